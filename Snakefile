@@ -1,0 +1,31 @@
+# absorbprune: layer-wise sparsity with perturbation absorption (arXiv 2606.15161).
+# This file only wires: config, validation, includes, the final targets. Logic lives in src/.
+import os
+import sys
+
+# Parse-time imports (config validation) work from a bare checkout; jobs import the installed
+# package (`make run` installs it editable into .venv; envs/workflow.yaml installs it too).
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+
+from absorbprune.config import validate_config
+from absorbprune.network import set_network
+
+
+# Anchored to the workflow directory so `--directory` and `--configfile` overrides merge onto it.
+configfile: os.path.join(workflow.basedir, "config.yaml")
+
+
+validate_config(config)  # fills defaults; raises naming every bad key before any job starts
+set_network(config["allow_network"])
+
+
+include: "rules/common.smk"
+include: "rules/zoo.smk"
+include: "rules/data.smk"
+include: "rules/calibration.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

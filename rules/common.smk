@@ -1,0 +1,62 @@
+# Helpers shared by the rules: paths, model lookups, input functions, code dependencies.
+from pathlib import Path
+
+RESULTS = "results"
+SRC = Path(workflow.basedir) / "src" / "absorbprune"
+ENV = "../envs/workflow.yaml"
+
+
+wildcard_constraints:
+    model="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    split="train|valid|test",
+
+
+def code(*modules):
+    """Stage modules as inputs: Snakemake tracks a script's own file, not what it imports,
+    so editing one of these reruns exactly the jobs that declare it (and their downstream)."""
+    return [str(SRC / f"{m}.py") for m in modules]
+
+
+def grid_models():
+    return config["grid"]["models"]
+
+
+def is_builtin(model):
+    return config["models"][model]["source"] == "builtin"
+
+
+def builtin_models():
+    return [m for m in grid_models() if is_builtin(m)]
+
+
+def model_dir(wildcards):
+    """The zoo's directory for built-in models; hub and local models have no workflow input."""
+    return [f"{RESULTS}/models/{wildcards.model}"] if is_builtin(wildcards.model) else []
+
+
+def model_params(wildcards):
+    """The model's resolved config entry (a change reruns everything that loads it)."""
+    return config["models"][wildcards.model]
+
+
+def calibration_corpus(wildcards):
+    """The built-in corpus split when calibrating on it."""
+    return [f"{RESULTS}/corpus/train.parquet"] if config["calibration"]["source"] == "local" else []
+
+
+def dataset_params(source):
+    """The datasets entry a source reads (none for the built-in corpus)."""
+    return config["datasets"].get(source, {})
+
+
+def train_threads(wildcards):
+    return config["models"][wildcards.model]["train"]["threads"]
+
+
+def final_targets():
+    targets = []
+    for m in builtin_models():
+        targets.append(f"{RESULTS}/training/{m}/summary.parquet")
+    for m in grid_models():
+        targets.append(f"{RESULTS}/calibration/{m}/layer_stats.parquet")
+    return targets

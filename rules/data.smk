@@ -1,0 +1,42 @@
+# Data: the exact calibration sequences, and prefetching real models/data sets for offline compute.
+
+
+rule calibration_tokens:
+    output:
+        f"{RESULTS}/calibration/{{model}}/tokens.safetensors",
+    input:
+        model=model_dir,
+        corpus=calibration_corpus,
+        code=code("data"),
+    params:
+        model=model_params,
+        calibration={k: config["calibration"][k] for k in ("source", "n_samples", "seqlen", "seed")},
+        dataset=dataset_params(config["calibration"]["source"]),
+    log:
+        f"{RESULTS}/logs/calibration_tokens/{{model}}.log",
+    conda:
+        ENV
+    script:
+        "scripts/calibration_tokens.py"
+
+
+localrules:
+    prefetch,
+
+
+rule prefetch:
+    # Run on a machine with internet (a cluster login node) sharing HF_HOME with the compute nodes:
+    #   snakemake prefetch --config allow_network=true
+    output:
+        f"{RESULTS}/prefetch/manifest.json",
+    params:
+        models={m: config["models"][m] for m in grid_models()},
+        calibration_source=config["calibration"]["source"],
+        ppl_source=config["evaluation"]["ppl_source"],
+        datasets=config["datasets"],
+    log:
+        f"{RESULTS}/logs/prefetch.log",
+    conda:
+        ENV
+    script:
+        "scripts/prefetch.py"

@@ -1,0 +1,18 @@
+"""Rule calibrate: one dense pass -> layer_stats.parquet + input_norms.safetensors."""
+
+from safetensors.torch import load_file
+
+from absorbprune.calibration import calibrate
+from absorbprune.jobs import start
+from absorbprune.models import load_model
+from absorbprune.provenance import write_parquet, write_safetensors
+from absorbprune.tables import layer_stats_schema
+
+job = start(snakemake, "calibration")
+p, key = job.params, snakemake.wildcards.model
+adapter = load_model(key, p["model"], (snakemake.input.model or [None])[0])
+tokens = load_file(snakemake.input.tokens)["input_ids"]
+stats, norms = calibrate(adapter, tokens, p["batch_size"], p["owl_m"], p["alpha_window"], key)
+prov = job.provenance(seeds={"calibration": snakemake.config["calibration"]["seed"]})
+write_parquet(stats, snakemake.output.stats, layer_stats_schema(p["owl_m"]), prov)
+write_safetensors(norms, snakemake.output.norms, prov)

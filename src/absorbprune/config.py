@@ -1,0 +1,165 @@
+"""Config validation: JSON schema + the cross-key checks a schema cannot express.
+
+Imported by the Snakefile, so it must stay light (no torch, no transformers): it runs every time
+Snakemake parses the workflow, including once per cluster job.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+__all__ = ["ConfigError", "config_hash", "load_schema", "resolve", "validate_config"]
+
+
+class ConfigError(ValueError):
+    """The config is invalid; the message names every offending key and what is expected."""
+
+
+def load_schema() -> dict[str, Any]:
+    """The config JSON schema shipped with the package."""
+    text = resources.files("absorbprune").joinpath("config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _deref(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    node: Any = root
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def _fill_defaults(instance: Any, schema: dict[str, Any], root: dict[str, Any]) -> None:
+    """Insert every missing ``default`` of ``schema`` into ``instance``, recursively, in place."""
+    schema = _deref(schema, root)
+    if not isinstance(instance, dict) or schema.get("type") not in (None, "object"):
+        return
+    props = schema.get("properties", {})
+    for key, sub in props.items():
+        sub = _deref(sub, root)
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(instance[key], sub, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key, value in instance.items():
+            if key not in props:
+                _fill_defaults(value, extra, root)
+
+
+def _key(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def _schema_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        # For if/then failures the useful message is the innermost one.
+        leaf = err
+        while leaf.context:
+            leaf = leaf.context[0]
+        desc = _deref(err.schema, schema).get("description") if isinstance(err.schema, dict) else None
+        hint = (
+            f" (expected: {desc})"
+            if desc and err.validator not in ("required", "additionalProperties")
+            else ""
+        )
+        problems.append(f"config key '{_key(err.absolute_path)}': {leaf.message}{hint}")
+    return problems
+
+
+def _semantic_problems(config: dict[str, Any]) -> list[str]:
+    problems = []
+    models = config.get("models", {})
+    for i, key in enumerate(config.get("grid", {}).get("models", [])):
+        if key not in models:
+            problems.append(
+                f"config key 'grid.models[{i}]': {key!r} is not a key of 'models' (known: {sorted(models)})"
+            )
+    seqlens = {
+        "calibration.seqlen": config["calibration"]["seqlen"],
+        "evaluation.seqlen": config["evaluation"]["seqlen"],
+    }
+    for key, m in models.items():
+        where = f"models.{key}"
+        if m["source"] == "local":
+            path = Path(m["path"]).expanduser()
+            if not (path / "config.json").is_file():
+                problems.append(
+                    f"config key '{where}.path': {str(path)!r} is not a model directory "
+                    "(expected a directory with config.json and weights, as save_pretrained writes)"
+                )
+        if m["source"] == "builtin":
+            arch, train = m["arch"], m["train"]
+            if arch["hidden_size"] % arch["n_heads"]:
+                problems.append(
+                    f"config key '{where}.arch.n_heads': {arch['n_heads']} does not divide "
+                    f"hidden_size {arch['hidden_size']}"
+                )
+            if arch["n_heads"] % arch["n_kv_heads"]:
+                problems.append(
+                    f"config key '{where}.arch.n_kv_heads': {arch['n_kv_heads']} does not divide "
+                    f"n_heads {arch['n_heads']}"
+                )
+            for name, value in {**seqlens, f"{where}.train.seqlen": train["seqlen"]}.items():
+                if value > arch["max_position"]:
+                    problems.append(
+                        f"config key '{name}': {value} exceeds {where}.arch.max_position "
+                        f"({arch['max_position']})"
+                    )
+        elif m.get("arch") or m.get("train"):
+            problems.append(f"config key '{where}': 'arch'/'train' apply only to source: builtin")
+    for name in ("c4", "wikitext2"):
+        local = config["datasets"][name]["local_path"]
+        if local is not None and not Path(local).expanduser().exists():
+            problems.append(f"config key 'datasets.{name}.local_path': {local!r} does not exist")
+    return problems
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults into ``config`` (in place) and validate it.
+
+    Returns:
+        The same dict, resolved.
+
+    Raises:
+        ConfigError: listing every problem, each naming its key.
+    """
+    schema = load_schema()
+    for model in (config.get("models") or {}).values():
+        if isinstance(model, dict) and model.get("source") == "builtin":
+            model.setdefault("train", {})  # so its defaults are filled in below
+    _fill_defaults(config, schema, schema)
+    problems = _schema_problems(config, schema)
+    if not problems:
+        problems = _semantic_problems(config)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return config
+
+
+def resolve(config: dict[str, Any]) -> dict[str, Any]:
+    """A validated deep copy of ``config`` (the input is left untouched)."""
+    return validate_config(copy.deepcopy(config))
+
+
+def config_hash(config: Any) -> str:
+    """sha256 of the canonical JSON of ``config`` (sorted keys), first 16 hex digits."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

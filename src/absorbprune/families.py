@@ -1,0 +1,225 @@
+"""Model-family adapter: the one place that knows where a decoder's blocks, prunable linears and
+final norm live, and how to run one block alone with its real arguments.
+
+Every stage (calibration, sweeps, pruning, evaluation) walks a model through :class:`Adapter`;
+no stage touches ``model.model.layers`` or ``model.model.decoder`` itself.
+
+Block arguments. transformers 5 decoder layers take more than the hidden state: Llama-style layers
+need ``position_embeddings=(cos, sin)`` from the model's rotary module, an attention mask (None
+when SDPA can use ``is_causal``), ``position_ids``; Qwen2 chooses a full or sliding-window mask per
+layer. Rather than re-deriving these per family (fragile across transformers versions), we record
+them: every block is swapped for a recorder that stores its call arguments and returns its input
+unchanged, and the *base* model runs once. Cost: embeddings plus the final norm, no block compute.
+The inputs are never padded, so the arguments depend only on the batch shape (B, T).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["FAMILIES", "Adapter", "BlockCall", "Family", "get_family"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """Where a family keeps its parts.
+
+    Attributes:
+        name: the config's ``family`` value.
+        model_types: ``config.model_type`` values this family accepts (checked at load).
+        decoder: returns the decoder stack (the module whose forward runs the blocks).
+        blocks: returns the ``nn.ModuleList`` of decoder blocks from the decoder stack.
+        finals: returns the modules applied after the last block, in order (final norm, OPT's
+            optional ``project_out``); ``None`` entries are skipped.
+        linears: the expected prunable linear names inside one block, in a fixed order.
+    """
+
+    name: str
+    model_types: tuple[str, ...]
+    decoder: Callable[[nn.Module], nn.Module]
+    blocks: Callable[[nn.Module], nn.ModuleList]
+    finals: Callable[[nn.Module], tuple[nn.Module | None, ...]]
+    linears: tuple[str, ...]
+
+
+_LLAMA_LINEARS = (
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+)
+
+
+def _llama_like(name: str, model_types: tuple[str, ...]) -> Family:
+    return Family(
+        name=name,
+        model_types=model_types,
+        decoder=lambda m: m.model,
+        blocks=lambda d: d.layers,
+        finals=lambda d: (d.norm,),
+        linears=_LLAMA_LINEARS,
+    )
+
+
+FAMILIES: dict[str, Family] = {
+    "llama": _llama_like("llama", ("llama",)),
+    "mistral": _llama_like("mistral", ("mistral",)),
+    "qwen2": _llama_like("qwen2", ("qwen2",)),
+    "opt": Family(
+        name="opt",
+        model_types=("opt",),
+        decoder=lambda m: m.model.decoder,
+        blocks=lambda d: d.layers,
+        finals=lambda d: (d.final_layer_norm, d.project_out),
+        linears=(
+            "self_attn.q_proj",
+            "self_attn.k_proj",
+            "self_attn.v_proj",
+            "self_attn.out_proj",
+            "fc1",
+            "fc2",
+        ),
+    ),
+}
+
+
+def get_family(name: str) -> Family:
+    """Look a family up by name; an unknown name lists the valid ones."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise KeyError(f"unknown model family {name!r}; valid families: {sorted(FAMILIES)}") from None
+
+
+@dataclass
+class BlockCall:
+    """Recorded arguments of one block call: everything but the hidden state."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+class _Recorder(nn.Module):
+    """Stands in for a block during argument capture: stores the call, returns its input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden: torch.Tensor | None = None
+        self.call: BlockCall | None = None
+
+    def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        self.hidden = hidden_states
+        self.call = BlockCall(args=args, kwargs=kwargs)
+        return hidden_states
+
+
+class Adapter:
+    """A causal LM seen as ``embed -> f_0 ... f_{L-1} -> final``.
+
+    Args:
+        model: a loaded ``*ForCausalLM`` of one of :data:`FAMILIES`.
+        family: the family name (must agree with ``model.config.model_type``).
+    """
+
+    def __init__(self, model: nn.Module, family: str) -> None:
+        self.family = get_family(family)
+        model_type = getattr(model.config, "model_type", None)
+        if model_type not in self.family.model_types:
+            raise ValueError(
+                f"model has config.model_type={model_type!r} but the config says family={family!r} "
+                f"(which accepts {list(self.family.model_types)}); fix the model's 'family' key"
+            )
+        self.model = model
+        self.decoder = self.family.decoder(model)
+        self.blocks: nn.ModuleList = self.family.blocks(self.decoder)
+        self._calls: dict[tuple[int, int], list[BlockCall]] = {}
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.blocks)
+
+    def linears(self, block: int) -> dict[str, nn.Linear]:
+        """Prunable linears of one block, in the family's fixed order.
+
+        Raises:
+            ValueError: the block's ``nn.Linear`` set differs from the family's expected names
+                (a new architecture variant the adapter does not know yet).
+        """
+        found = {n: m for n, m in self.blocks[block].named_modules() if isinstance(m, nn.Linear)}
+        if set(found) != set(self.family.linears):
+            raise ValueError(
+                f"block {block} of family {self.family.name!r} has linears {sorted(found)}, "
+                f"expected {sorted(self.family.linears)}"
+            )
+        return {n: found[n] for n in self.family.linears}
+
+    @torch.no_grad()
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Embedding output ``h_{-1}`` (B, T, C), recording every block's call arguments.
+
+        Runs the decoder stack with every block replaced by a recorder, so the cost is the
+        embedding (and final norm) only. Arguments are cached per batch shape.
+        """
+        recorders = [_Recorder() for _ in range(self.n_blocks)]
+        originals = list(self.blocks)
+        for i, rec in enumerate(recorders):
+            self.blocks[i] = rec
+        try:
+            self.decoder(input_ids=input_ids, use_cache=False)
+        finally:
+            for i, block in enumerate(originals):
+                self.blocks[i] = block
+        calls = [rec.call for rec in recorders]
+        assert all(c is not None for c in calls), "a block was not called by the decoder forward"
+        self._calls[tuple(input_ids.shape)] = calls  # type: ignore[assignment]
+        h0 = recorders[0].hidden
+        assert h0 is not None
+        return h0
+
+    def block_call(self, block: int, shape: tuple[int, int]) -> BlockCall:
+        """The recorded arguments of ``block`` for inputs of shape (B, T)."""
+        try:
+            return self._calls[shape][block]
+        except KeyError:
+            raise KeyError(
+                f"no recorded block arguments for batch shape {shape}; call embed() first"
+            ) from None
+
+    @torch.no_grad()
+    def run_block(self, block: int, hidden: torch.Tensor, module: nn.Module | None = None) -> torch.Tensor:
+        """``h_j = f_j(h_{j-1})`` for hidden (B, T, C), with the block's real arguments.
+
+        Args:
+            block: block index j.
+            hidden: the block's input (B, T, C).
+            module: run this module instead of ``blocks[j]`` (e.g. a pruned copy), same arguments.
+        """
+        call = self.block_call(block, tuple(hidden.shape[:2]))
+        out = (module or self.blocks[block])(hidden, *call.args, **call.kwargs)
+        return out[0] if isinstance(out, tuple) else out
+
+    @torch.no_grad()
+    def run_blocks(self, start: int, hidden: torch.Tensor, stop: int | None = None) -> torch.Tensor:
+        """Run blocks ``start .. stop-1`` (default: to the end) on ``hidden``."""
+        for j in range(start, self.n_blocks if stop is None else stop):
+            hidden = self.run_block(j, hidden)
+        return hidden
+
+    @torch.no_grad()
+    def final(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``h_final = final_norm(h_{L-1})`` (plus OPT's ``project_out`` when present)."""
+        for module in self.family.finals(self.decoder):
+            if module is not None:
+                hidden = module(hidden)
+        return hidden
+
+    def iter_blocks(self) -> Iterator[tuple[int, nn.Module]]:
+        return enumerate(self.blocks)

@@ -1,0 +1,195 @@
+"""Provenance and atomic writes.
+
+Every output carries where it came from: the job's resolved parameters, the whole resolved config
+and its hash, the git revision of the workflow, library versions and seeds. Parquet files hold it
+in their key-value metadata (key ``absorbprune``), safetensors files in their string metadata.
+
+Every write goes to a temporary sibling first and is renamed into place, so a killed job never
+leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import functools
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .config import config_hash
+
+__all__ = [
+    "META_KEY",
+    "atomic_dir",
+    "atomic_file",
+    "git_revision",
+    "library_versions",
+    "make_provenance",
+    "read_parquet_provenance",
+    "write_json",
+    "write_parquet",
+    "write_safetensors",
+]
+
+META_KEY = "absorbprune"
+_LIBRARIES = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "safetensors",
+    "lm_eval",
+    "pandas",
+    "pyarrow",
+    "numpy",
+    "snakemake",
+)
+
+
+@functools.cache
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that can change a result, plus Python's."""
+    out = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+@functools.cache
+def git_revision(root: str | os.PathLike[str] | None = None) -> str:
+    """``<sha>`` of the workflow checkout, ``<sha>-dirty`` with uncommitted changes, or ``unknown``."""
+    cwd = Path(root) if root is not None else Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def make_provenance(
+    stage: str,
+    params: dict[str, Any],
+    config: dict[str, Any] | None = None,
+    seeds: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """The provenance record of one output.
+
+    Args:
+        stage: pipeline stage that wrote it (``calibration``, ``zoo``, ...).
+        params: the job's resolved parameters (exactly what the rule passed in).
+        config: the whole resolved config the job ran under.
+        seeds: every seed the job used, by name.
+    """
+    return {
+        "stage": stage,
+        "params": params,
+        "params_hash": config_hash(params),
+        "config": config,
+        "config_hash": config_hash(config) if config is not None else None,
+        "git_revision": git_revision(),
+        "libraries": library_versions(),
+        "seeds": seeds or {},
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Like :func:`atomic_file` for a directory: build it under a temporary name, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp_path
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            shutil.rmtree(tmp_path)
+
+
+def write_parquet(
+    df: pd.DataFrame, path: str | os.PathLike[str], schema: pa.Schema, provenance: dict[str, Any]
+) -> None:
+    """Write ``df`` with exactly the columns of ``schema`` (checked), provenance in the metadata.
+
+    Raises:
+        ValueError: the frame's columns differ from the declared schema's.
+    """
+    if list(df.columns) != schema.names:
+        raise ValueError(
+            f"table for {os.fspath(path)!r} has columns {list(df.columns)}, "
+            f"its declared schema expects {schema.names}"
+        )
+    table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[META_KEY.encode()] = json.dumps(provenance, sort_keys=True, default=str).encode()
+    table = table.replace_schema_metadata(meta)
+    with atomic_file(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_parquet_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The provenance record stored in a Parquet file written by :func:`write_parquet`."""
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta[META_KEY.encode()])
+
+
+def write_safetensors(
+    tensors: dict[str, Any], path: str | os.PathLike[str], provenance: dict[str, Any]
+) -> None:
+    """Save tensors (made contiguous, on CPU) with provenance in the safetensors metadata."""
+    from safetensors.torch import save_file
+
+    cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    with atomic_file(path) as tmp:
+        save_file(
+            cpu, os.fspath(tmp), metadata={META_KEY: json.dumps(provenance, sort_keys=True, default=str)}
+        )
+
+
+def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
