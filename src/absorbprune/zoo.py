@@ -130,7 +130,7 @@ def train_tiny_model(
             "model": model_key,
             "step": step + 1,
             "lr": lr,
-            "train_loss": float(loss),
+            "train_loss": loss.item(),
             "valid_ppl": math.nan,
         }
         if (step + 1) % spec.eval_every == 0 or step + 1 == spec.steps:

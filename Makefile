@@ -1,0 +1,57 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run   - create/refresh .venv from requirements.lock, install the package, run the workflow
+#   make test  - the same environment, then ruff, snakemake --lint and the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+# The stamp's name carries a hash of the lock and pyproject: editing either rebuilds .venv.
+STAMP := $(VENV)/.stamp-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+
+.PHONY: env run test lint dry-run envs lock clean
+
+env: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	# The CPU wheel first, so no dependency range can pull a CUDA build of torch.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	touch $@
+
+run: env
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/python -m absorbprune.summary results
+
+dry-run: env
+	$(BIN)/snakemake --dry-run --cores $(CORES)
+
+lint: env
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakemake --lint
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+# Regenerate the conda env of the rules from the lock (tests check they agree).
+envs:
+	$(BIN)/python tools/lock_to_env.py requirements.lock envs/workflow.yaml
+
+# Re-resolve the lock from pyproject's direct dependencies in a scratch venv.
+lock:
+	rm -rf /tmp/absorbprune-lock && $(PYTHON) -m venv /tmp/absorbprune-lock
+	/tmp/absorbprune-lock/bin/pip install --quiet torch==2.13.0
+	/tmp/absorbprune-lock/bin/pip install --quiet -e '.[dev]'
+	( head -3 requirements.lock; /tmp/absorbprune-lock/bin/pip freeze --exclude-editable \
+	  | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/' ) > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+	$(MAKE) envs
+
+clean:
+	rm -rf results/* .snakemake
+	git checkout -- results/README.md

@@ -1,0 +1,112 @@
+"""Config validation: defaults, and bad configs failing with the offending key named."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from absorbprune.config import ConfigError, config_hash, load_schema, resolve, validate_config
+from absorbprune.families import FAMILIES
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def bad(mutate) -> str:
+    cfg = copy.deepcopy(DEFAULT)
+    mutate(cfg)
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    return str(err.value)
+
+
+def test_default_config_is_valid_and_defaults_are_filled():
+    cfg = resolve(DEFAULT)
+    assert cfg["models"]["tiny-llama"]["trust_remote_code"] is False
+    assert cfg["datasets"]["c4"]["data_file"] == "en/c4-train.00000-of-01024.json.gz"
+    assert DEFAULT["datasets"]["c4"].get("local_path", "unset") is None  # the input is not mutated
+    assert config_hash(cfg) == config_hash(resolve(DEFAULT))
+
+
+@pytest.mark.parametrize("value", [0, 1, -0.1, 1.5])
+def test_sparsity_outside_open_unit_interval(value):
+    msg = bad(lambda c: c["grid"].__setitem__("sparsities", [0.5, value]))
+    assert "grid.sparsities[1]" in msg
+
+
+def test_unknown_pruner_lists_valid_ones():
+    msg = bad(lambda c: c["grid"].__setitem__("pruners", ["wandaa"]))
+    assert "grid.pruners[0]" in msg and "sparsegpt" in msg
+
+
+def test_unknown_allocation():
+    msg = bad(lambda c: c["grid"].__setitem__("allocations", ["uniform", "owll"]))
+    assert "grid.allocations[1]" in msg and "'owll'" in msg
+
+
+def test_unknown_correction():
+    msg = bad(lambda c: c["grid"].__setitem__("corrections", ["absorb"]))
+    assert "grid.corrections[0]" in msg
+
+
+def test_unknown_family():
+    msg = bad(lambda c: c["models"]["tiny-opt"].__setitem__("family", "gpt2"))
+    assert "models.tiny-opt.family" in msg and "llama" in msg
+
+
+def test_missing_local_path():
+    def mutate(c):
+        c["models"]["mine"] = {"source": "local", "family": "llama", "path": "/no/such/model"}
+        c["grid"]["models"].append("mine")
+
+    msg = bad(mutate)
+    assert "models.mine.path" in msg and "/no/such/model" in msg
+
+
+def test_hub_model_needs_an_id_and_grid_models_must_exist():
+    assert "models.x" in bad(lambda c: c["models"].__setitem__("x", {"source": "hub", "family": "llama"}))
+    assert "grid.models[2]" in bad(lambda c: c["grid"]["models"].append("nope"))
+
+
+def test_unknown_key_and_bad_types():
+    assert "calibration" in bad(lambda c: c["calibration"].__setitem__("nsamples", 3))
+    assert "calibration.n_samples" in bad(lambda c: c["calibration"].__setitem__("n_samples", "many"))
+    assert "calibration.source" in bad(lambda c: c["calibration"].__setitem__("source", "pile"))
+
+
+def test_builtin_shape_checks():
+    msg = bad(lambda c: c["models"]["tiny-llama"]["arch"].__setitem__("n_heads", 3))
+    assert "models.tiny-llama.arch.n_heads" in msg
+    msg = bad(lambda c: c["calibration"].__setitem__("seqlen", 4096))
+    assert "calibration.seqlen" in msg and "max_position" in msg
+
+
+def test_family_enum_matches_the_adapter_registry():
+    schema = load_schema()
+    assert sorted(schema["$defs"]["model"]["properties"]["family"]["enum"]) == sorted(FAMILIES)
+
+
+def _walk(node, path):
+    if isinstance(node, dict):
+        if "properties" in node:
+            for key, sub in node["properties"].items():
+                yield f"{path}.{key}", sub
+                yield from _walk(sub, f"{path}.{key}")
+        for key in ("$defs",):
+            for name, sub in node.get(key, {}).items():
+                yield from _walk(sub, f"{path}.${name}")
+
+
+def test_every_schema_key_has_a_description_and_leaf_keys_a_default():
+    """Every key documents itself; optional leaves say what they default to."""
+    schema = load_schema()
+    no_default_ok = {"id", "path", "n_blocks", "source", "family", "models", "arch", "train", "grid"}
+    for path, sub in _walk(schema, ""):
+        sub = schema["$defs"][sub["$ref"].rsplit("/", 1)[1]] if "$ref" in sub else sub
+        key = path.rsplit(".", 1)[1]
+        assert "description" in sub or "properties" in sub, f"{path} has no description"
+        if "properties" not in sub and key not in no_default_ok:
+            assert "default" in sub, f"{path} has no default"

@@ -1,0 +1,66 @@
+"""Project layout and hygiene: required files, the conda env agrees with the lock, no pickle."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+REQUIRED = [
+    "Snakefile",
+    "rules/common.smk",
+    "envs/workflow.yaml",
+    "src/absorbprune/__init__.py",
+    "config.yaml",
+    "results/README.md",
+    "tests",
+    "pyproject.toml",
+    "requirements.lock",
+    "Makefile",
+    "README.md",
+    ".ci/run",
+    "profiles/default/config.yaml",
+    "src/absorbprune/config.schema.yaml",
+]
+
+
+def test_required_layout_exists(root):
+    missing = [p for p in REQUIRED if not (root / p).exists()]
+    assert not missing
+
+
+def test_conda_env_pins_exactly_the_lock(root):
+    lock = {
+        line.strip()
+        for line in (root / "requirements.lock").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    env = yaml.safe_load((root / "envs" / "workflow.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert {p for p in pip if "==" in p} == lock
+    assert "torch==2.13.0" in lock  # exact, so nothing pulls a newer CUDA build
+
+
+def test_every_rule_has_log_conda_and_a_thin_script(root):
+    for smk in (root / "rules").glob("*.smk"):
+        text = smk.read_text()
+        for rule in re.findall(r"^rule (\w+):", text, flags=re.M):
+            body = text.split(f"rule {rule}:", 1)[1].split("\nrule ", 1)[0]
+            assert "log:" in body and "conda:" in body, f"{smk.name}:{rule}"
+            script = re.search(r'script:\s*\n\s*"([^"]+)"', body)
+            if script:
+                lines = (smk.parent / script.group(1)).read_text().splitlines()
+                assert len(lines) <= 25, f"{script.group(1)} is more than a thin adapter"
+
+
+def test_no_pickle_and_no_unconditional_remote_code(root):
+    for path in (root / "src").rglob("*.py"):
+        text = path.read_text()
+        assert "import pickle" not in text and "torch.save(" not in text, path
+        assert "trust_remote_code=True" not in text, path
+
+
+def test_ci_runs_the_readme_test_command(root):
+    assert "make test" in (root / ".ci" / "run").read_text()
+    readme = (root / "README.md").read_text()
+    assert "make run" in readme and "make test" in readme

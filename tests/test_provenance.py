@@ -1,0 +1,55 @@
+"""Atomic writes, declared schemas and provenance records."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+import torch
+from safetensors import safe_open
+
+from absorbprune.provenance import (
+    META_KEY,
+    atomic_dir,
+    atomic_file,
+    make_provenance,
+    read_parquet_provenance,
+    write_parquet,
+    write_safetensors,
+)
+
+SCHEMA = pa.schema([("block", pa.int64()), ("value", pa.float64())])
+
+
+def test_parquet_round_trip_with_provenance(tmp_path):
+    prov = make_provenance("test", {"a": 1}, {"grid": {"models": ["m"]}}, {"calibration": 0})
+    write_parquet(pd.DataFrame({"block": [0, 1], "value": [0.5, 1.5]}), tmp_path / "t.parquet", SCHEMA, prov)
+    back = read_parquet_provenance(tmp_path / "t.parquet")
+    for key in ("params", "params_hash", "config", "config_hash", "git_revision", "libraries", "seeds"):
+        assert key in back
+    assert back["seeds"] == {"calibration": 0} and back["libraries"]["torch"].startswith("2.13")
+    assert list(tmp_path.iterdir()) == [tmp_path / "t.parquet"]
+
+
+def test_wrong_columns_are_rejected_and_nothing_is_written(tmp_path):
+    with pytest.raises(ValueError, match="declared schema"):
+        write_parquet(pd.DataFrame({"block": [0]}), tmp_path / "t.parquet", SCHEMA, {})
+    assert not list(tmp_path.iterdir())
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    target = tmp_path / "out.bin"
+    with pytest.raises(RuntimeError), atomic_file(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("killed midway")
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(RuntimeError), atomic_dir(tmp_path / "model") as tmp:
+        (tmp / "weights").write_bytes(b"half")
+        raise RuntimeError("killed midway")
+    assert not list(tmp_path.iterdir())
+
+
+def test_safetensors_carry_provenance(tmp_path):
+    write_safetensors({"x": torch.arange(3)}, tmp_path / "t.safetensors", {"stage": "s"})
+    with safe_open(tmp_path / "t.safetensors", "pt") as f:
+        assert META_KEY in f.metadata() and torch.equal(f.get_tensor("x"), torch.arange(3))
