@@ -165,3 +165,11 @@ def test_editing_a_stage_module_reruns_that_stage_and_downstream(micro_run, modu
         assert planned_jobs(micro_run, "--configfile", "micro.yaml") == expected
     finally:
         path.write_text(original)
+
+
+def test_prefetch_refuses_to_run_offline(tmp_path):
+    wf = copy_workflow(tmp_path)
+    out = snakemake(wf, "prefetch", "--show-failed-logs", check=False)
+    assert out.returncode != 0
+    assert "allow_network=true" in out.stdout + out.stderr
+    assert not (wf / "results" / "prefetch" / "manifest.json").exists()

@@ -8,8 +8,10 @@ CPU threads, so the reductions happen in the same order on every run.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +21,9 @@ import torch
 from tqdm import tqdm
 
 from .architectures import ArchSpec, random_model
+from .provenance import atomic_dir
 
-__all__ = ["TrainSpec", "file_sha256", "train_tiny_model", "window_ppl"]
+__all__ = ["TrainSpec", "file_sha256", "save_model_dir", "train_tiny_model", "window_ppl"]
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +165,17 @@ def train_tiny_model(
     return model, pd.DataFrame(curve), summary
 
 
-def file_sha256(path: str) -> str:
+def save_model_dir(model: torch.nn.Module, tokenizer: Any, path: str, provenance: dict[str, Any]) -> str:
+    """Write a ``from_pretrained``-loadable directory (weights, config, tokenizer, provenance.json)
+    atomically; returns the sha256 of ``model.safetensors``."""
+    with atomic_dir(path) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, sort_keys=True, default=str))
+        return file_sha256(tmp / "model.safetensors")
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
