@@ -23,6 +23,8 @@ include: "rules/common.smk"
 include: "rules/zoo.smk"
 include: "rules/data.smk"
 include: "rules/calibration.smk"
+include: "rules/sweeps.smk"
+include: "rules/absorption.smk"
 
 
 rule all:

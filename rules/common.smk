@@ -1,6 +1,8 @@
 # Helpers shared by the rules: paths, model lookups, input functions, code dependencies.
 from pathlib import Path
 
+from absorbprune.config import prune_sweep_sparsities
+
 RESULTS = "results"
 SRC = Path(workflow.basedir) / "src" / "absorbprune"
 ENV = "../envs/workflow.yaml"
@@ -9,6 +11,7 @@ ENV = "../envs/workflow.yaml"
 wildcard_constraints:
     model="[A-Za-z0-9][A-Za-z0-9_.-]*",
     split="train|valid|test",
+    sparsity="0\.[0-9]+",
 
 
 def code(*modules):
@@ -54,9 +57,31 @@ def train_threads(wildcards):
 
 
 def final_targets():
-    targets = []
+    targets = [
+        f"{RESULTS}/summary/absorption.parquet",
+        f"{RESULTS}/summary/drift.parquet",
+        f"{RESULTS}/summary/findings.parquet",
+    ]
+    for m in grid_models():
+        targets += expand(f"{RESULTS}/figures/{m}/{{fig}}.png", fig=["drift_depth", "transition", "absorption"])
     for m in builtin_models():
         targets.append(f"{RESULTS}/training/{m}/summary.parquet")
     for m in grid_models():
         targets.append(f"{RESULTS}/calibration/{m}/layer_stats.parquet")
     return targets
+
+
+def sparsity_tag(s):
+    """How a sparsity appears in paths and wildcards: 0.7 -> '0.7'."""
+    return str(float(s))
+
+
+SWEEP_SPARSITIES = [sparsity_tag(s) for s in prune_sweep_sparsities(config)]
+MAIN_SPARSITY = sparsity_tag(config["sweeps"]["main_sparsity"])
+
+
+def sweep_params():
+    """The sweep settings every sweep job uses (changing one reruns the sweeps)."""
+    keys = ("n_sweep", "eps_min", "eps_max", "eps_points", "seeds", "magnitude_kinds", "prune_dir_sparsity",
+            "memory_budget_gb", "max_tokens_per_forward")
+    return {k: config["sweeps"][k] for k in keys}

@@ -71,14 +71,14 @@ def test_run_block_accepts_a_replacement_module():
     assert torch.equal(adapter.run_block(0, h, module=adapter.blocks[0]), adapter.run_block(0, h))
 
 
-def test_batch_shapes_are_recorded_separately():
-    adapter = Adapter(tiny("qwen2"), "qwen2")
-    a, b = torch.randint(0, 97, (2, 8)), torch.randint(0, 97, (3, 5))
-    ha, hb = adapter.embed(a), adapter.embed(b)
-    assert adapter.run_blocks(0, ha).shape == (2, 8, 32)
-    assert adapter.run_blocks(0, hb).shape == (3, 5, 32)
-    with pytest.raises(KeyError, match="embed"):
-        adapter.block_call(0, (7, 7))
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_arguments_recorded_at_batch_one_serve_any_batch(family):
+    adapter = Adapter(tiny(family), family)
+    ids = torch.randint(0, 97, (5, 7), generator=torch.Generator().manual_seed(3))
+    inputs, final = capture_block_inputs(adapter, ids)
+    # no embed() call for this shape: arguments come from the batch-one recording of T = 7
+    assert torch.equal(adapter.final(adapter.run_blocks(1, inputs[1])), final)
+    assert adapter.run_blocks(0, torch.zeros(11, 9, 32)).shape == (11, 9, 32)
 
 
 def test_family_mismatch_and_unknown_family_are_clear():

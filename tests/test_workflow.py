@@ -68,6 +68,12 @@ def test_dry_run_dag_shape_of_the_default_config(tmp_path):
         "train_tiny": 2,
         "calibration_tokens": 2,
         "calibrate": 2,
+        "sweep_magnitude": 2,
+        "sweep_prune": 8,  # 2 models x (grid 0.5, 0.7 + extra 0.3, 0.9)
+        "absorption": 8,
+        "findings": 2,
+        "sweep_figures": 2,
+        "sweep_summary": 1,
         "all": 1,
     }
 
@@ -129,6 +135,41 @@ def test_micro_run_writes_every_artifact_with_provenance(micro_run):
     assert not list(res.rglob("*.tmp")), "a temporary file was left behind"
 
 
+def test_micro_run_writes_the_sweep_tables_and_figures(micro_run):
+    res = micro_run / "results"
+    required = {
+        "absorption": ["model", "sparsity", "block", "coefficient", "d_inject", "d_final"],
+        "drift": ["model", "kind", "inject_block", "magnitude", "seed", "depth", "rel_l2", "cos"],
+        "findings": [
+            "model",
+            "share_absorbing",
+            "first_absorbing_block",
+            "drift_depth_spearman",
+            "small_eps_all_amplify",
+        ],
+    }
+    for name, columns in required.items():
+        table = pd.read_parquet(res / "summary" / f"{name}.parquet")
+        assert set(columns) <= set(table.columns), name
+        assert set(table["model"]) == {"micro-llama", "micro-opt"}
+        assert read_parquet_provenance(res / "summary" / f"{name}.parquet")["stage"] == "summary"
+    drift = pd.read_parquet(res / "summary" / "drift.parquet")
+    # per model: gaussian 4 blocks x 4 eps x 2 seeds, prune_dir 4 x 4, prune 4 x 2 sparsities; each
+    # injection at k has depths k..4 (14 rows over the 4 injection blocks)
+    per_model = drift.groupby(["model", "kind"]).size().unstack()
+    assert per_model.loc["micro-llama"].to_dict() == {
+        "gaussian": 4 * 2 * 14,
+        "prune": 2 * 14,
+        "prune_dir": 4 * 14,
+    }
+    assert drift[["rel_l2", "cos"]].notna().all().all()
+    absorption = pd.read_parquet(res / "summary" / "absorption.parquet")
+    assert sorted(absorption["sparsity"].unique()) == [0.5, 0.7]
+    for model in ("micro-llama", "micro-opt"):
+        for fig in ("drift_depth", "transition", "absorption"):
+            assert (res / "figures" / model / f"{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_built_in_model_directory_loads_with_transformers(micro_run):
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
@@ -142,18 +183,53 @@ def test_finished_run_plans_nothing(micro_run):
     assert planned_jobs(micro_run, "--configfile", "micro.yaml") == {}
 
 
-def test_parameter_change_reruns_only_its_stage(micro_run):
-    (micro_run / "owl.yaml").write_text(yaml.safe_dump({"calibration": {"owl_M": [2, 5]}}))
-    jobs = planned_jobs(micro_run, "--configfile", "micro.yaml", "owl.yaml")
-    assert jobs == {"calibrate": 2, "all": 1}
+# In the micro config the prune sweep covers 0.5 (grid) and 0.7 (extra): 2 models x 2 sparsities.
+SWEEPS_DOWN = {
+    "sweep_magnitude": 2,
+    "sweep_prune": 4,
+    "absorption": 4,
+    "findings": 2,
+    "sweep_figures": 2,
+    "sweep_summary": 1,
+    "all": 1,
+}
+ABSORPTION_DOWN = {"absorption": 4, "findings": 2, "sweep_figures": 2, "sweep_summary": 1, "all": 1}
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"calibration": {"owl_M": [2, 5]}}, {"calibrate": 2, **SWEEPS_DOWN}),
+        (
+            {"sweeps": {"seeds": [0, 1, 2]}},
+            {"sweep_magnitude": 2, "findings": 2, "sweep_figures": 2, "sweep_summary": 1, "all": 1},
+        ),
+        (
+            {"sweeps": {"main_sparsity": 0.5}},
+            {"findings": 2, "sweep_figures": 2, "sweep_summary": 1, "all": 1},
+        ),
+    ],
+)
+def test_parameter_change_reruns_only_what_depends_on_it(micro_run, override, expected):
+    (micro_run / "override.yaml").write_text(yaml.safe_dump(override))
+    assert planned_jobs(micro_run, "--configfile", "micro.yaml", "override.yaml") == expected
+
+
+def test_adding_a_sparsity_adds_only_its_own_sweep_jobs(micro_run):
+    (micro_run / "more.yaml").write_text(yaml.safe_dump({"grid": {"sparsities": [0.5, 0.6]}}))
+    jobs = planned_jobs(micro_run, "--configfile", "micro.yaml", "more.yaml")
+    assert jobs == {"sweep_prune": 2, "absorption": 2, "sweep_figures": 2, "sweep_summary": 1, "all": 1}
 
 
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
-        ("calibration", {"calibrate": 2, "all": 1}),
-        ("data", {"corpus_ids": 2, "train_tiny": 2, "calibration_tokens": 2, "calibrate": 2, "all": 1}),
-        ("zoo", {"train_tiny": 2, "calibration_tokens": 2, "calibrate": 2, "all": 1}),
+        ("calibration", {"calibrate": 2, **SWEEPS_DOWN}),
+        ("data", {"corpus_ids": 2, "train_tiny": 2, "calibration_tokens": 2, "calibrate": 2, **SWEEPS_DOWN}),
+        ("zoo", {"train_tiny": 2, "calibration_tokens": 2, "calibrate": 2, **SWEEPS_DOWN}),
+        ("sweeps", SWEEPS_DOWN),
+        ("absorption", ABSORPTION_DOWN),
+        ("figures", {"sweep_figures": 2, "all": 1}),
     ],
 )
 def test_editing_a_stage_module_reruns_that_stage_and_downstream(micro_run, module, expected):

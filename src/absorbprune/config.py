@@ -17,7 +17,14 @@ from typing import Any
 import jsonschema
 import yaml
 
-__all__ = ["ConfigError", "config_hash", "load_schema", "resolve", "validate_config"]
+__all__ = [
+    "ConfigError",
+    "config_hash",
+    "load_schema",
+    "prune_sweep_sparsities",
+    "resolve",
+    "validate_config",
+]
 
 
 class ConfigError(ValueError):
@@ -37,7 +44,8 @@ def _deref(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     node: Any = root
     for part in ref.removeprefix("#/").split("/"):
         node = node[part]
-    return node
+    # keywords beside $ref (default, description) refine the referenced schema
+    return {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
 
 
 def _fill_defaults(instance: Any, schema: dict[str, Any], root: dict[str, Any]) -> None:
@@ -125,6 +133,22 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
                     )
         elif m.get("arch") or m.get("train"):
             problems.append(f"config key '{where}': 'arch'/'train' apply only to source: builtin")
+    sweeps = config["sweeps"]
+    if sweeps["n_sweep"] > config["calibration"]["n_samples"]:
+        problems.append(
+            f"config key 'sweeps.n_sweep': {sweeps['n_sweep']} exceeds calibration.n_samples "
+            f"({config['calibration']['n_samples']}); the sweep set is a prefix of the calibration set"
+        )
+    if sweeps["eps_min"] > sweeps["eps_max"]:
+        problems.append(
+            f"config key 'sweeps.eps_min': {sweeps['eps_min']} exceeds eps_max {sweeps['eps_max']}"
+        )
+    swept = set(config["grid"]["sparsities"]) | set(sweeps["extra_sparsities"])
+    if sweeps["main_sparsity"] not in swept:
+        problems.append(
+            f"config key 'sweeps.main_sparsity': {sweeps['main_sparsity']} is not swept; add it to "
+            f"grid.sparsities or sweeps.extra_sparsities (swept: {sorted(swept)})"
+        )
     for name in ("c4", "wikitext2"):
         local = config["datasets"][name]["local_path"]
         if local is not None and not Path(local).expanduser().exists():
@@ -163,3 +187,8 @@ def config_hash(config: Any) -> str:
     """sha256 of the canonical JSON of ``config`` (sorted keys), first 16 hex digits."""
     blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def prune_sweep_sparsities(config: dict[str, Any]) -> list[float]:
+    """Sparsities of the ``prune`` sweep: the grid's plus ``sweeps.extra_sparsities``, ascending."""
+    return sorted({float(s) for s in [*config["grid"]["sparsities"], *config["sweeps"]["extra_sparsities"]]})

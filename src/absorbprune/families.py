@@ -10,7 +10,9 @@ when SDPA can use ``is_causal``), ``position_ids``; Qwen2 chooses a full or slid
 layer. Rather than re-deriving these per family (fragile across transformers versions), we record
 them: every block is swapped for a recorder that stores its call arguments and returns its input
 unchanged, and the *base* model runs once. Cost: embeddings plus the final norm, no block compute.
-The inputs are never padded, so the arguments depend only on the batch shape (B, T).
+The inputs are never padded, so the arguments depend only on the sequence length T: they are
+recorded once per T with a batch of one, and broadcast over any batch size (the rotary tables are
+(1, T, D); the SDPA mask is None or (1, 1, T, T)). The family tests check the replay is bit-exact.
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ class Adapter:
         self.model = model
         self.decoder = self.family.decoder(model)
         self.blocks: nn.ModuleList = self.family.blocks(self.decoder)
-        self._calls: dict[tuple[int, int], list[BlockCall]] = {}
+        self._calls: dict[int, list[BlockCall]] = {}
 
     @property
     def n_blocks(self) -> int:
@@ -161,13 +163,8 @@ class Adapter:
             )
         return {n: found[n] for n in self.family.linears}
 
-    @torch.no_grad()
-    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Embedding output ``h_{-1}`` (B, T, C), recording every block's call arguments.
-
-        Runs the decoder stack with every block replaced by a recorder, so the cost is the
-        embedding (and final norm) only. Arguments are cached per batch shape.
-        """
+    def _record(self, input_ids: torch.Tensor) -> list[_Recorder]:
+        """Run the decoder with every block replaced by a recorder (embeddings + final norm only)."""
         recorders = [_Recorder() for _ in range(self.n_blocks)]
         originals = list(self.blocks)
         for i, rec in enumerate(recorders):
@@ -177,21 +174,25 @@ class Adapter:
         finally:
             for i, block in enumerate(originals):
                 self.blocks[i] = block
-        calls = [rec.call for rec in recorders]
-        assert all(c is not None for c in calls), "a block was not called by the decoder forward"
-        self._calls[tuple(input_ids.shape)] = calls  # type: ignore[assignment]
-        h0 = recorders[0].hidden
-        assert h0 is not None
-        return h0
+        assert all(r.call is not None for r in recorders), "a block was not called by the decoder forward"
+        return recorders
 
-    def block_call(self, block: int, shape: tuple[int, int]) -> BlockCall:
-        """The recorded arguments of ``block`` for inputs of shape (B, T)."""
-        try:
-            return self._calls[shape][block]
-        except KeyError:
-            raise KeyError(
-                f"no recorded block arguments for batch shape {shape}; call embed() first"
-            ) from None
+    @torch.no_grad()
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Embedding output ``h_{-1}`` (B, T, C) of ``input_ids`` (B, T); records block arguments for T."""
+        hidden = self._record(input_ids)[0].hidden
+        assert hidden is not None
+        self.block_call(0, input_ids.shape[1])
+        return hidden
+
+    @torch.no_grad()
+    def block_call(self, block: int, seqlen: int) -> BlockCall:
+        """The arguments ``block`` is called with for sequences of length ``seqlen`` (any batch)."""
+        if seqlen not in self._calls:
+            device = next(self.model.parameters()).device
+            ids = torch.zeros(1, seqlen, dtype=torch.long, device=device)
+            self._calls[seqlen] = [r.call for r in self._record(ids)]  # type: ignore[misc]
+        return self._calls[seqlen][block]
 
     @torch.no_grad()
     def run_block(self, block: int, hidden: torch.Tensor, module: nn.Module | None = None) -> torch.Tensor:
@@ -202,7 +203,7 @@ class Adapter:
             hidden: the block's input (B, T, C).
             module: run this module instead of ``blocks[j]`` (e.g. a pruned copy), same arguments.
         """
-        call = self.block_call(block, tuple(hidden.shape[:2]))
+        call = self.block_call(block, hidden.shape[1])
         out = (module or self.blocks[block])(hidden, *call.args, **call.kwargs)
         return out[0] if isinstance(out, tuple) else out
 

@@ -11,9 +11,14 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 __all__ = [
+    "ABSORPTION",
     "CORPUS",
+    "DRIFT",
+    "FINDINGS",
+    "GAINS",
     "TRAIN_CURVE",
     "TRAIN_SUMMARY",
+    "TRANSITIONS",
     "layer_stats_schema",
     "lod_column",
     "outlier_column",
@@ -96,3 +101,73 @@ def layer_stats_schema(owl_m: Sequence[float]) -> pa.Schema:
         ("block_params", pa.int64()),  # prunable parameters of the block
     ]
     return pa.schema(fields)
+
+
+DRIFT = pa.schema(
+    [
+        ("model", pa.string()),
+        ("kind", pa.string()),  # gaussian | prune | prune_dir
+        ("inject_block", pa.int64()),  # k, 0-based
+        ("magnitude", pa.float64()),  # eps (gaussian, prune_dir) or sparsity (prune)
+        ("seed", pa.int64()),  # gaussian direction seed (0 for the deterministic kinds)
+        ("depth", pa.int64()),  # j in k..L-1, or L = after the final norm
+        ("rel_l2", pa.float64()),  # d_j = mean_t ||h~_jt - h_jt|| / ||h_jt||
+        ("cos", pa.float64()),  # c_j = mean_t cos(h~_jt, h_jt)
+    ]
+)
+
+ABSORPTION = pa.schema(
+    [
+        ("model", pa.string()),
+        ("sparsity", pa.float64()),  # S of the prune injection
+        ("block", pa.int64()),  # k
+        ("coefficient", pa.float64()),  # A_k(S) = ln(d_k / d_final); > 0 absorbs, < 0 amplifies
+        ("d_inject", pa.float64()),  # d_k: relative size of what pruning block k injects
+        ("d_final", pa.float64()),  # what of it reaches the final norm's output
+    ]
+)
+
+GAINS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("sparsity", pa.float64()),
+        ("inject_block", pa.int64()),  # k
+        ("depth", pa.int64()),  # j in k+1..L
+        ("gain", pa.float64()),  # g_j = d_j / d_{j-1}; < 1 means block j shrinks the drift
+    ]
+)
+
+TRANSITIONS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("kind", pa.string()),  # gaussian | prune_dir
+        ("block", pa.int64()),  # injection block k
+        ("ratio_small", pa.float64()),  # d_final / d_k at the smallest eps (> 1: amplified)
+        ("ratio_large", pa.float64()),  # d_final / d_k at the largest eps
+        ("eps_star", pa.float64()),  # eps where d_final / d_k crosses 1 going up (NaN: never)
+    ]
+)
+
+FINDINGS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("sparsity", pa.float64()),  # the main sparsity the pruning-scale claims use
+        ("n_blocks", pa.int64()),
+        ("share_absorbing", pa.float64()),  # share of blocks with A_k > 0
+        ("first_absorbing_block", pa.int64()),  # smallest k with A_k > 0 (-1: none)
+        ("absorbing_blocks", pa.string()),  # comma-separated k with A_k > 0
+        ("absorbing_mean_depth", pa.float64()),  # mean k of absorbing blocks
+        ("amplifying_mean_depth", pa.float64()),  # mean k of amplifying blocks
+        ("absorbing_are_later", pa.bool_()),  # absorbing blocks lie deeper on average
+        ("drift_depth_spearman", pa.float64()),  # mean over k of Spearman(d_j, j) after d's peak (< 0: falls)
+        ("drift_monotone_share", pa.float64()),  # share of k whose d_j is non-increasing after its peak
+        (
+            "cos_depth_spearman",
+            pa.float64(),
+        ),  # mean over k of Spearman(c_j, j) after the peak (> 0: realigns)
+        ("small_eps", pa.float64()),  # smallest gaussian eps of the sweep
+        ("small_eps_all_amplify", pa.bool_()),  # d_final / d_k > 1 for every block at that eps
+        ("share_blocks_with_transition", pa.float64()),  # share of blocks whose gaussian ratio crosses 1
+        ("median_eps_star", pa.float64()),  # median gaussian transition magnitude over blocks
+    ]
+)

@@ -1,0 +1,77 @@
+# Absorption coefficients, transitions, the paper's two findings, their figures and summary tables.
+
+
+rule absorption:
+    output:
+        coefficients=f"{RESULTS}/absorption/{{model}}/coefficients_s{{sparsity}}.parquet",
+        gains=f"{RESULTS}/absorption/{{model}}/gains_s{{sparsity}}.parquet",
+    input:
+        drift=f"{RESULTS}/sweeps/{{model}}/prune_s{{sparsity}}.parquet",
+        code=code("absorption"),
+    log:
+        f"{RESULTS}/logs/absorption/{{model}}_s{{sparsity}}.log",
+    conda:
+        ENV
+    script:
+        "scripts/absorption.py"
+
+
+rule findings:
+    output:
+        findings=f"{RESULTS}/absorption/{{model}}/findings.parquet",
+        transitions=f"{RESULTS}/absorption/{{model}}/transitions.parquet",
+    input:
+        coefficients=f"{RESULTS}/absorption/{{model}}/coefficients_s{MAIN_SPARSITY}.parquet",
+        prune=f"{RESULTS}/sweeps/{{model}}/prune_s{MAIN_SPARSITY}.parquet",
+        magnitude=f"{RESULTS}/sweeps/{{model}}/magnitude.parquet",
+        code=code("absorption"),
+    params:
+        main_sparsity=config["sweeps"]["main_sparsity"],
+    log:
+        f"{RESULTS}/logs/findings/{{model}}.log",
+    conda:
+        ENV
+    script:
+        "scripts/findings.py"
+
+
+rule sweep_figures:
+    output:
+        drift=f"{RESULTS}/figures/{{model}}/drift_depth.png",
+        transition=f"{RESULTS}/figures/{{model}}/transition.png",
+        absorption=f"{RESULTS}/figures/{{model}}/absorption.png",
+    input:
+        prune=f"{RESULTS}/sweeps/{{model}}/prune_s{MAIN_SPARSITY}.parquet",
+        magnitude=f"{RESULTS}/sweeps/{{model}}/magnitude.parquet",
+        coefficients=expand(
+            f"{RESULTS}/absorption/{{{{model}}}}/coefficients_s{{s}}.parquet", s=SWEEP_SPARSITIES
+        ),
+        code=code("figures"),
+    params:
+        main_sparsity=config["sweeps"]["main_sparsity"],
+    log:
+        f"{RESULTS}/logs/sweep_figures/{{model}}.log",
+    conda:
+        ENV
+    script:
+        "scripts/sweep_figures.py"
+
+
+rule sweep_summary:
+    output:
+        absorption=f"{RESULTS}/summary/absorption.parquet",
+        drift=f"{RESULTS}/summary/drift.parquet",
+        findings=f"{RESULTS}/summary/findings.parquet",
+    input:
+        coefficients=expand(
+            f"{RESULTS}/absorption/{{m}}/coefficients_s{{s}}.parquet", m=grid_models(), s=SWEEP_SPARSITIES
+        ),
+        drift=expand(f"{RESULTS}/sweeps/{{m}}/magnitude.parquet", m=grid_models())
+        + expand(f"{RESULTS}/sweeps/{{m}}/prune_s{{s}}.parquet", m=grid_models(), s=SWEEP_SPARSITIES),
+        findings=expand(f"{RESULTS}/absorption/{{m}}/findings.parquet", m=grid_models()),
+    log:
+        f"{RESULTS}/logs/sweep_summary.log",
+    conda:
+        ENV
+    script:
+        "scripts/sweep_summary.py"

@@ -1,0 +1,14 @@
+"""Rule sweep_figures: drift against depth, the transition, absorption coefficients (PNG)."""
+
+import pandas as pd
+
+from absorbprune.figures import absorption_figure, drift_depth_figure, transition_figure
+from absorbprune.jobs import start
+
+job = start(snakemake, "figures")
+key, inp, out = snakemake.wildcards.model, snakemake.input, snakemake.output
+prune, magnitude = pd.read_parquet(inp.prune), pd.read_parquet(inp.magnitude)
+n_blocks = int(prune["depth"].max())
+drift_depth_figure(prune, n_blocks, key, job.params["main_sparsity"], out.drift)
+transition_figure(magnitude, n_blocks, key, out.transition)
+absorption_figure(pd.concat(pd.read_parquet(p) for p in inp.coefficients), key, out.absorption)

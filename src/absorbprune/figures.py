@@ -1,0 +1,103 @@
+"""Figures, drawn only from the Parquet tables (never recomputed). PNG via matplotlib's Agg backend."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .provenance import atomic_file
+
+__all__ = ["absorption_figure", "drift_depth_figure", "transition_figure"]
+
+
+def _save(fig: plt.Figure, path: str | os.PathLike[str]) -> None:
+    fig.tight_layout()
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=130)
+    plt.close(fig)
+
+
+def _block_colors(n: int) -> list:
+    return [plt.get_cmap("viridis")(i / max(1, n - 1)) for i in range(n)]
+
+
+def drift_depth_figure(drift: pd.DataFrame, n_blocks: int, model: str, sparsity: float, path: str) -> None:
+    """Relative L2 drift (and cosine) against depth, one curve per injection block, prune kind at S."""
+    d = drift[(drift["kind"] == "prune") & np.isclose(drift["magnitude"], sparsity)]
+    fig, (ax, ax_cos) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = _block_colors(n_blocks)
+    for k, part in d.groupby("inject_block"):
+        part = part.sort_values("depth")
+        ax.plot(part["depth"], part["rel_l2"], marker="o", ms=3, color=colors[int(k)], label=f"block {k}")
+        ax_cos.plot(part["depth"], part["cos"], marker="o", ms=3, color=colors[int(k)])
+    ticks = list(range(n_blocks + 1))
+    for a in (ax, ax_cos):
+        a.set_xticks(ticks, [str(t) for t in ticks[:-1]] + ["final"])
+        a.set_xlabel("depth j (block index; final = after the final norm)")
+        a.grid(alpha=0.3)
+    ax.set_yscale("log")
+    ax.set_ylabel("relative L2 drift  d_j")
+    ax.set_title(f"{model}: drift after pruning one block at s={sparsity:g}")
+    ax_cos.set_ylabel("cosine to clean state  c_j")
+    ax_cos.set_title("direction realignment")
+    ax.legend(title="injected at", fontsize=7, ncol=2)
+    _save(fig, path)
+
+
+def transition_figure(transition_drift: pd.DataFrame, n_blocks: int, model: str, path: str) -> None:
+    """``d_final / d_k`` against magnitude per block, one panel per magnitude kind."""
+    d = transition_drift
+    kinds = [k for k in ("gaussian", "prune_dir") if k in set(d["kind"])]
+    fig, axes = plt.subplots(1, max(1, len(kinds)), figsize=(5.5 * max(1, len(kinds)), 4.2), squeeze=False)
+    colors = _block_colors(n_blocks)
+    for ax, kind in zip(axes[0], kinds, strict=False):
+        part = d[d["kind"] == kind]
+        inject = (
+            part[part["depth"] == part["inject_block"]]
+            .groupby(["inject_block", "magnitude"])["rel_l2"]
+            .mean()
+        )
+        final = part[part["depth"] == n_blocks].groupby(["inject_block", "magnitude"])["rel_l2"].mean()
+        ratio = (final / inject).rename("ratio").reset_index()
+        for k, rows in ratio.groupby("inject_block"):
+            ax.plot(
+                rows["magnitude"], rows["ratio"], marker="o", ms=3, color=colors[int(k)], label=f"block {k}"
+            )
+        ax.axhline(1.0, color="black", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("relative perturbation size eps")
+        ax.set_ylabel("d_final / d_k  (> 1 amplified, < 1 absorbed)")
+        ax.set_title(f"{model}: {kind}")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(title="injected at", fontsize=7, ncol=2)
+    _save(fig, path)
+
+
+def absorption_figure(coefficients: pd.DataFrame, model: str, path: str) -> None:
+    """Absorption coefficient A_k per block, one line per sparsity."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    sparsities = sorted(coefficients["sparsity"].unique())
+    cmap = plt.get_cmap("plasma")
+    for i, s in enumerate(sparsities):
+        part = coefficients[coefficients["sparsity"] == s].sort_values("block")
+        ax.plot(
+            part["block"],
+            part["coefficient"],
+            marker="o",
+            color=cmap(i / max(1, len(sparsities))),
+            label=f"s={s:g}",
+        )
+    ax.axhline(0.0, color="black", lw=0.8, ls="--")
+    ax.set_xlabel("pruned block k")
+    ax.set_ylabel("A_k = ln(d_k / d_final)  (> 0 absorbs)")
+    ax.set_title(f"{model}: absorption coefficients")
+    ax.legend(title="sparsity", fontsize=8)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
