@@ -17,7 +17,7 @@ rule sweep_magnitude:
     conda:
         ENV
     script:
-        "scripts/sweep.py"
+        "scripts/sweep_magnitude.py"
 
 
 rule sweep_prune:
@@ -36,4 +36,4 @@ rule sweep_prune:
     conda:
         ENV
     script:
-        "scripts/sweep.py"
+        "scripts/sweep_prune.py"

@@ -170,3 +170,16 @@ def test_findings_trend_columns():
     assert row["cos_depth_spearman"] == pytest.approx(1.0)
     assert row["drift_monotone_share"] == pytest.approx(1.0)
     assert not row["small_eps_all_amplify"] and math.isnan(row["median_eps_star"])
+
+
+def test_tables_match_their_declared_schemas():
+    from absorbprune.tables import ABSORPTION, FINDINGS, GAINS, TRANSITIONS
+
+    prune = prune_table(0.7).replace({"magnitude": {0.5: 0.7}})
+    coef = absorption_coefficients(prune, L, "m", 0.7)
+    mag = magnitude_table()
+    trans = transitions(mag, L, "m")
+    assert list(coef.columns) == ABSORPTION.names
+    assert list(local_gains(prune, "m", 0.7).columns) == GAINS.names
+    assert list(trans.columns) == TRANSITIONS.names
+    assert list(findings(coef, prune, trans, mag, L, "m", 0.7).columns) == FINDINGS.names

@@ -105,7 +105,8 @@ def test_every_schema_key_has_a_description_and_leaf_keys_a_default():
     schema = load_schema()
     no_default_ok = {"id", "path", "n_blocks", "source", "family", "models", "arch", "train", "grid"}
     for path, sub in _walk(schema, ""):
-        sub = schema["$defs"][sub["$ref"].rsplit("/", 1)[1]] if "$ref" in sub else sub
+        if "$ref" in sub:  # keywords beside $ref refine the referenced schema
+            sub = {**schema["$defs"][sub["$ref"].rsplit("/", 1)[1]], **sub}
         key = path.rsplit(".", 1)[1]
         assert "description" in sub or "properties" in sub, f"{path} has no description"
         if "properties" not in sub and key not in no_default_ok:

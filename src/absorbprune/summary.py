@@ -11,7 +11,7 @@ __all__ = ["summarize"]
 
 
 def summarize(results: Path) -> str:
-    """A short text summary: tiny-model training and per-block calibration statistics."""
+    """A short text summary: tiny-model training, per-block calibration statistics, the findings."""
     lines = [f"results in {results.resolve()}"]
     summaries = sorted(results.glob("training/*/summary.parquet"))
     if summaries:
@@ -27,6 +27,26 @@ def summarize(results: Path) -> str:
         block_cols = [c for c in stats.columns if c.startswith("block_") and c != "block_params"]
         per_block = stats.groupby("block")[block_cols].first()
         lines += ["", f"calibration statistics per block: {path}", per_block.to_string(float_format="%.4g")]
+    findings = results / "summary" / "findings.parquet"
+    if findings.is_file():
+        cols = [
+            "model",
+            "sparsity",
+            "share_absorbing",
+            "first_absorbing_block",
+            "drift_depth_spearman",
+            "cos_depth_spearman",
+            "small_eps_all_amplify",
+            "share_blocks_with_transition",
+        ]
+        lines += [
+            "",
+            f"perturbation-absorption findings: {findings}",
+            pd.read_parquet(findings)[cols].set_index("model").round(3).T.to_string(),
+        ]
+    figures = sorted(results.glob("figures/*/*.png"))
+    if figures:
+        lines += ["", "figures:", *(f"  {p}" for p in figures)]
     return "\n".join(lines)
 
 

@@ -35,6 +35,7 @@ from .pruning import pruned_copy, wanda_mask
 __all__ = [
     "CleanTrajectory",
     "SweepEngine",
+    "build_engine",
     "chunk_size",
     "clean_trajectory",
     "eps_grid",
@@ -319,6 +320,15 @@ def naive_drift(
             rel, cos = token_drift(state[None], clean[depth])
             out[depth] = (float(rel[0]), float(cos[0]))
     return out
+
+
+def build_engine(adapter: Adapter, tokens: torch.Tensor, model_key: str, sweeps_cfg: dict) -> SweepEngine:
+    """The engine for a model from the config's ``sweeps`` section: the sweep set is the first
+    ``n_sweep`` calibration sequences (``tokens``: (n_samples, seqlen) int64)."""
+    traj = clean_trajectory(adapter, tokens[: sweeps_cfg["n_sweep"]])
+    return SweepEngine(
+        adapter, traj, model_key, sweeps_cfg["memory_budget_gb"] * 2**30, sweeps_cfg["max_tokens_per_forward"]
+    )
 
 
 def run_sweeps(

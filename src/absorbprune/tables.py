@@ -144,7 +144,8 @@ TRANSITIONS = pa.schema(
         ("block", pa.int64()),  # injection block k
         ("ratio_small", pa.float64()),  # d_final / d_k at the smallest eps (> 1: amplified)
         ("ratio_large", pa.float64()),  # d_final / d_k at the largest eps
-        ("eps_star", pa.float64()),  # eps where d_final / d_k crosses 1 going up (NaN: never)
+        ("eps_star", pa.float64()),  # eps where d_final / d_k first crosses 1 going up (NaN: never)
+        ("direction", pa.string()),  # amplify_to_absorb | absorb_to_amplify | none
     ]
 )
 
@@ -167,7 +168,8 @@ FINDINGS = pa.schema(
         ),  # mean over k of Spearman(c_j, j) after the peak (> 0: realigns)
         ("small_eps", pa.float64()),  # smallest gaussian eps of the sweep
         ("small_eps_all_amplify", pa.bool_()),  # d_final / d_k > 1 for every block at that eps
-        ("share_blocks_with_transition", pa.float64()),  # share of blocks whose gaussian ratio crosses 1
-        ("median_eps_star", pa.float64()),  # median gaussian transition magnitude over blocks
+        # share of blocks whose gaussian ratio turns amplify -> absorb as eps grows
+        ("share_blocks_with_transition", pa.float64()),
+        ("median_eps_star", pa.float64()),  # median amplify -> absorb magnitude over those blocks
     ]
 )
