@@ -25,6 +25,8 @@ include: "rules/data.smk"
 include: "rules/calibration.smk"
 include: "rules/sweeps.smk"
 include: "rules/absorption.smk"
+include: "rules/allocation.smk"
+include: "rules/pruning.smk"
 
 
 rule all:

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from absorbprune.config import prune_sweep_sparsities
+from absorbprune.grid import allocation_variants, cells, correction_variants, hyperparameters
 
 RESULTS = "results"
 SRC = Path(workflow.basedir) / "src" / "absorbprune"
@@ -12,6 +13,10 @@ wildcard_constraints:
     model="[A-Za-z0-9][A-Za-z0-9_.-]*",
     split="train|valid|test",
     sparsity="0\.[0-9]+",
+    structure="unstructured|[0-9]+-[0-9]+",
+    pruner="magnitude|wanda|sparsegpt",
+    allocation="[a-z]+(-[a-z]+[0-9.e-]+)*",
+    correction="[a-z]+(-[a-z]+[0-9.e-]+)*",
 
 
 def code(*modules):
@@ -64,6 +69,8 @@ def final_targets():
     ]
     for m in grid_models():
         targets += expand(f"{RESULTS}/figures/{m}/{{fig}}.png", fig=["drift_depth", "transition", "absorption"])
+        targets.append(f"{RESULTS}/pruned/{m}/dense/linears.parquet")
+    targets += [f"{RESULTS}/summary/allocations.parquet", f"{RESULTS}/summary/pruning.parquet"]
     for m in builtin_models():
         targets.append(f"{RESULTS}/training/{m}/summary.parquet")
     for m in grid_models():
@@ -85,3 +92,36 @@ def sweep_params():
     keys = ("n_sweep", "eps_min", "eps_max", "eps_points", "seeds", "magnitude_kinds", "prune_dir_sparsity",
             "memory_budget_gb", "max_tokens_per_forward")
     return {k: config["sweeps"][k] for k in keys}
+
+
+ALLOC_VARIANTS = allocation_variants(config)
+CORR_VARIANTS = correction_variants(config)
+CELLS = cells(config)
+
+
+def maybe_temp(path):
+    """Pruned weights are deleted once evaluated unless pruning.keep_weights is set."""
+    return path if config["pruning"]["keep_weights"] else temp(path)
+
+
+def allocation_params(wildcards):
+    """Resolved allocator and correction hyperparameters of one allocation job."""
+    name, hp = hyperparameters(config, wildcards.model, wildcards.allocation)
+    correction, chp = CORR_VARIANTS[wildcards.correction]
+    return {"allocation": name, "hp": hp, "correction": correction, "gamma": chp.get("gamma", 0.0),
+            "s_min": config["allocation"]["s_min"], "s_max": config["allocation"]["s_max"]}
+
+
+def absorption_input(wildcards):
+    """The absorption coefficients at the cell's sparsity, for corrected allocations only."""
+    if CORR_VARIANTS[wildcards.correction][0] == "none":
+        return []
+    return [f"{RESULTS}/absorption/{wildcards.model}/coefficients_s{wildcards.sparsity}.parquet"]
+
+
+def cell_dir(c):
+    return f"{RESULTS}/pruned/{c.model}/{c.pruner}/{c.structure}/{c.allocation}/{c.correction}/s{c.sparsity}"
+
+
+def allocation_path(c):
+    return f"{RESULTS}/allocations/{c.model}/{c.allocation}/{c.correction}/s{c.sparsity}.parquet"

@@ -74,6 +74,11 @@ def test_dry_run_dag_shape_of_the_default_config(tmp_path):
         "findings": 2,
         "sweep_figures": 2,
         "sweep_summary": 1,
+        "allocate": 40,  # 2 models x 5 allocations x 2 corrections x 2 sparsities
+        "allocation_summary": 1,
+        "prune": 40,
+        "prune_dense": 2,
+        "pruning_summary": 1,
         "all": 1,
     }
 
@@ -170,6 +175,38 @@ def test_micro_run_writes_the_sweep_tables_and_figures(micro_run):
             assert (res / "figures" / model / f"{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_micro_run_allocations_and_achieved_sparsity(micro_run):
+    res = micro_run / "results"
+    alloc = pd.read_parquet(res / "summary" / "allocations.parquet")
+    assert {
+        "model",
+        "allocation",
+        "correction",
+        "sparsity",
+        "block",
+        "block_sparsity",
+        "block_params",
+    } <= set(alloc.columns)
+    assert len(alloc.groupby(["model", "allocation_variant", "correction_variant", "sparsity"])) == 20
+    assert (alloc["achieved_mean_weighted"] - alloc["sparsity"]).abs().max() < 1e-12
+    pruned = pd.read_parquet(res / "summary" / "pruning.parquet")
+    cells = pruned[pruned["pruner"] != "dense"]
+    merged = cells.merge(
+        alloc,
+        left_on=["model", "allocation", "correction", "sparsity", "block"],
+        right_on=["model", "allocation_variant", "correction_variant", "sparsity", "block"],
+    )
+    assert len(merged) == len(cells)  # every pruned linear has its block's allocation
+    assert (merged["target_sparsity"] == merged["block_sparsity"]).all()
+    for _, part in cells.groupby(["model", "allocation", "correction"]):
+        expected = (part["target_sparsity"] * part["params"]).sum()
+        rows = len(part)  # at most one weight per output row is lost to rounding; C_out >= 16 here
+        assert abs(part["zeros"].sum() - expected) <= 64 * rows
+    dense = pruned[pruned["pruner"] == "dense"]
+    assert set(dense["model"]) == {"micro-llama", "micro-opt"} and (dense["zeros"] == 0).all()
+    assert not list(res.glob("pruned/**/weights.safetensors")), "pruned weights are temporary by default"
+
+
 def test_built_in_model_directory_loads_with_transformers(micro_run):
     from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
@@ -184,6 +221,10 @@ def test_finished_run_plans_nothing(micro_run):
 
 
 # In the micro config the prune sweep covers 0.5 (grid) and 0.7 (extra): 2 models x 2 sparsities.
+# The grid: 2 models x 5 allocations x 2 corrections x 1 sparsity = 20 cells, half of them corrected.
+PRUNE_DOWN = {"allocation_summary": 1, "pruning_summary": 1, "all": 1}
+ALL_CELLS = {"allocate": 20, "prune": 20, **PRUNE_DOWN}
+CORRECTED_CELLS = {"allocate": 10, "prune": 10, **PRUNE_DOWN}
 SWEEPS_DOWN = {
     "sweep_magnitude": 2,
     "sweep_prune": 4,
@@ -199,7 +240,10 @@ ABSORPTION_DOWN = {"absorption": 4, "findings": 2, "sweep_figures": 2, "sweep_su
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ({"calibration": {"owl_M": [2, 5]}}, {"calibrate": 2, **SWEEPS_DOWN}),
+        ({"calibration": {"owl_M": [2, 5]}}, {"calibrate": 2, **SWEEPS_DOWN, **ALL_CELLS}),
+        ({"allocation": {"absorption": {"gamma": 0.1}}}, CORRECTED_CELLS),
+        ({"allocation": {"owl": {"lambda": 0.05}}}, {"allocate": 4, "prune": 4, **PRUNE_DOWN}),
+        ({"pruning": {"batch_size": 3}}, {"prune": 20, "pruning_summary": 1, "all": 1}),
         (
             {"sweeps": {"seeds": [0, 1, 2]}},
             {"sweep_magnitude": 2, "findings": 2, "sweep_figures": 2, "sweep_summary": 1, "all": 1},
@@ -218,18 +262,50 @@ def test_parameter_change_reruns_only_what_depends_on_it(micro_run, override, ex
 def test_adding_a_sparsity_adds_only_its_own_sweep_jobs(micro_run):
     (micro_run / "more.yaml").write_text(yaml.safe_dump({"grid": {"sparsities": [0.5, 0.6]}}))
     jobs = planned_jobs(micro_run, "--configfile", "micro.yaml", "more.yaml")
-    assert jobs == {"sweep_prune": 2, "absorption": 2, "sweep_figures": 2, "sweep_summary": 1, "all": 1}
+    assert jobs == {
+        "sweep_prune": 2,
+        "absorption": 2,
+        "sweep_figures": 2,
+        "sweep_summary": 1,
+        "allocate": 20,
+        "prune": 20,
+        **PRUNE_DOWN,
+    }
 
 
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
-        ("calibration", {"calibrate": 2, **SWEEPS_DOWN}),
-        ("data", {"corpus_ids": 2, "train_tiny": 2, "calibration_tokens": 2, "calibrate": 2, **SWEEPS_DOWN}),
-        ("zoo", {"train_tiny": 2, "calibration_tokens": 2, "calibrate": 2, **SWEEPS_DOWN}),
-        ("sweeps", SWEEPS_DOWN),
-        ("absorption", ABSORPTION_DOWN),
+        ("calibration", {"calibrate": 2, **SWEEPS_DOWN, **ALL_CELLS}),
+        (
+            "data",
+            {
+                "corpus_ids": 2,
+                "train_tiny": 2,
+                "calibration_tokens": 2,
+                "calibrate": 2,
+                **SWEEPS_DOWN,
+                **ALL_CELLS,
+                "prune_dense": 2,
+            },
+        ),
+        (
+            "zoo",
+            {
+                "train_tiny": 2,
+                "calibration_tokens": 2,
+                "calibrate": 2,
+                **SWEEPS_DOWN,
+                **ALL_CELLS,
+                "prune_dense": 2,
+            },
+        ),
+        ("sweeps", {**SWEEPS_DOWN, **CORRECTED_CELLS}),
+        ("absorption", {**ABSORPTION_DOWN, **CORRECTED_CELLS}),
         ("figures", {"sweep_figures": 2, "all": 1}),
+        ("allocation", ALL_CELLS),
+        # the prune sweep injects with pruning.wanda_mask, so the sweeps and corrected allocations rerun too
+        ("pruning", {**SWEEPS_DOWN, **CORRECTED_CELLS, "prune": 20, "prune_dense": 2}),
     ],
 )
 def test_editing_a_stage_module_reruns_that_stage_and_downstream(micro_run, module, expected):

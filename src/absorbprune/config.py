@@ -149,6 +149,33 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
             f"config key 'sweeps.main_sparsity': {sweeps['main_sparsity']} is not swept; add it to "
             f"grid.sparsities or sweeps.extra_sparsities (swept: {sorted(swept)})"
         )
+    owl_m = config["allocation"]["owl"]["M"]
+    if owl_m not in config["calibration"]["owl_M"]:
+        problems.append(
+            f"config key 'allocation.owl.M': {owl_m} is not computed by calibration.owl_M "
+            f"{config['calibration']['owl_M']}; add it there"
+        )
+    lo, hi = config["allocation"]["s_min"], config["allocation"]["s_max"]
+    for i, s in enumerate(config["grid"]["sparsities"]):
+        if not lo <= s <= hi:
+            problems.append(
+                f"config key 'grid.sparsities[{i}]': {s} is outside [allocation.s_min, s_max] = [{lo}, {hi}]"
+            )
+    betas = config["allocation"]["atp"]["beta"]
+    if "atp" in config["grid"]["allocations"]:
+        for key in config["grid"]["models"]:
+            m = models.get(key, {})
+            if m.get("source") != "builtin":
+                continue  # block count unknown until the model loads; the allocation job checks it
+            n = m["arch"]["n_blocks"]
+            for s in config["grid"]["sparsities"]:
+                for beta in betas if isinstance(betas, list) else [betas]:
+                    bound = min(2 * s, 2 * (1 - s)) / (n - 1)
+                    if beta > bound:
+                        problems.append(
+                            f"config key 'allocation.atp.beta': {beta} is illegal for model {key!r} "
+                            f"({n} blocks) at sparsity {s}: at most {bound:.4g}"
+                        )
     for name in ("c4", "wikitext2"):
         local = config["datasets"][name]["local_path"]
         if local is not None and not Path(local).expanduser().exists():

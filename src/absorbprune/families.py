@@ -144,6 +144,10 @@ class Adapter:
         self.blocks: nn.ModuleList = self.family.blocks(self.decoder)
         self._calls: dict[int, list[BlockCall]] = {}
 
+    def decoder_device(self) -> torch.device:
+        """Device of the embeddings (where inputs go; blocks may be streamed from the CPU)."""
+        return self.model.get_input_embeddings().weight.device
+
     @property
     def n_blocks(self) -> int:
         return len(self.blocks)
@@ -189,7 +193,7 @@ class Adapter:
     def block_call(self, block: int, seqlen: int) -> BlockCall:
         """The arguments ``block`` is called with for sequences of length ``seqlen`` (any batch)."""
         if seqlen not in self._calls:
-            device = next(self.model.parameters()).device
+            device = self.decoder_device()
             ids = torch.zeros(1, seqlen, dtype=torch.long, device=device)
             self._calls[seqlen] = [r.call for r in self._record(ids)]  # type: ignore[misc]
         return self._calls[seqlen][block]
@@ -221,6 +225,30 @@ class Adapter:
             if module is not None:
                 hidden = module(hidden)
         return hidden
+
+    def place(self, device: torch.device) -> bool:
+        """Put everything but the blocks on ``device``; the blocks too unless streaming.
+
+        Streaming (``device`` is a GPU): the blocks stay on the CPU and a stage moves one block at a
+        time to the GPU, so a model larger than the GPU can be processed.
+
+        Returns:
+            Whether the blocks are streamed.
+        """
+        stream = device.type == "cuda"
+        if not stream:
+            self.model.to(device)
+            return False
+        originals = list(self.blocks)
+        for i in range(self.n_blocks):
+            self.blocks[i] = nn.Identity()  # detach the blocks while the rest moves
+        try:
+            self.model.to(device)
+        finally:
+            for i, block in enumerate(originals):
+                self.blocks[i] = block.to("cpu")
+        self._calls.clear()  # recorded arguments live on the old device
+        return True
 
     def iter_blocks(self) -> Iterator[tuple[int, nn.Module]]:
         return enumerate(self.blocks)

@@ -12,10 +12,12 @@ import pyarrow as pa
 
 __all__ = [
     "ABSORPTION",
+    "ALLOCATION",
     "CORPUS",
     "DRIFT",
     "FINDINGS",
     "GAINS",
+    "PRUNED_LINEARS",
     "TRAIN_CURVE",
     "TRAIN_SUMMARY",
     "TRANSITIONS",
@@ -171,5 +173,45 @@ FINDINGS = pa.schema(
         # share of blocks whose gaussian ratio turns amplify -> absorb as eps grows
         ("share_blocks_with_transition", pa.float64()),
         ("median_eps_star", pa.float64()),  # median amplify -> absorb magnitude over those blocks
+    ]
+)
+
+
+ALLOCATION = pa.schema(
+    [
+        ("model", pa.string()),
+        ("allocation", pa.string()),  # uniform | owl | alphapruning | atp | dlp
+        ("allocation_variant", pa.string()),  # the allocation plus swept hyperparameters, e.g. owl-lambda0.05
+        ("correction", pa.string()),  # none | absorption
+        ("correction_variant", pa.string()),
+        ("sparsity", pa.float64()),  # the target S
+        ("block", pa.int64()),  # 0-based
+        ("block_sparsity", pa.float64()),  # sparsity every linear of the block gets
+        ("block_params", pa.int64()),  # prunable parameters of the block
+        (
+            "base_sparsity",
+            pa.float64(),
+        ),  # the base allocation before the correction (= block_sparsity if none)
+        ("mean_kept", pa.string()),  # unweighted | weighted | both: the mean held exactly at S
+        ("achieved_mean_unweighted", pa.float64()),
+        ("achieved_mean_weighted", pa.float64()),  # = the global sparsity of the prunable linears
+        ("hyperparameters", pa.string()),  # resolved, e.g. "M=5,lambda=0.08"
+    ]
+)
+
+PRUNED_LINEARS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("pruner", pa.string()),  # dense | magnitude | wanda | sparsegpt
+        ("structure", pa.string()),  # unstructured | 2:4 | 4:8
+        ("allocation", pa.string()),  # allocation variant (dense for the reference)
+        ("correction", pa.string()),  # correction variant
+        ("sparsity", pa.float64()),  # target S (0 for dense)
+        ("block", pa.int64()),
+        ("linear", pa.string()),
+        ("params", pa.int64()),
+        ("zeros", pa.int64()),  # exact zeros after pruning
+        ("target_sparsity", pa.float64()),  # the block's allocated sparsity (N/M under N:M)
+        ("achieved_sparsity", pa.float64()),  # zeros / params
     ]
 )

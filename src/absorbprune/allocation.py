@@ -1,0 +1,268 @@
+"""Layer-wise sparsity allocators and the absorption-aware correction (METHODS sections 3 and 5).
+
+Pure functions on per-block arrays: block statistics and a target sparsity S in, one sparsity per
+block out (every linear of a block gets its block's sparsity). Each allocator states which mean
+it keeps: ``unweighted`` (mean over blocks), ``weighted`` (parameter-weighted: the global
+sparsity), or ``both`` (equal values or equal-sized blocks). Every result is clipped into
+``[s_min, s_max]`` and re-projected so the kept mean stays exact (the reference OWL instead
+clamps non-positive values to 0.01 silently).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "ALLOCATORS",
+    "Allocation",
+    "BlockStats",
+    "absorption_correction",
+    "allocate",
+    "allocation_table",
+    "alphapruning",
+    "atp",
+    "atp_beta_bound",
+    "block_stats",
+    "dlp",
+    "owl",
+    "project_mean",
+    "uniform",
+]
+
+
+@dataclass(frozen=True)
+class BlockStats:
+    """Per-block inputs of the allocators, each shaped (L,)."""
+
+    params: np.ndarray  # prunable parameters per block
+    lod: np.ndarray  # OWL layerwise outlier distribution at the configured M
+    alpha: np.ndarray  # AlphaPruning block alpha (mean alpha_peak of its linears)
+    dlp_score: np.ndarray  # DLP score: mean Wanda score of the block
+
+
+@dataclass(frozen=True)
+class Allocation:
+    sparsity: np.ndarray  # (L,) per-block sparsity
+    mean_kept: str  # unweighted | weighted | both
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    """(x - min) / (max - min); all zeros when x is constant."""
+    x = np.asarray(x, dtype=np.float64)
+    span = x.max() - x.min()
+    return np.zeros_like(x) if span == 0 else (x - x.min()) / span
+
+
+def _mean(s: np.ndarray, weights: np.ndarray | None) -> float:
+    return float(np.average(s, weights=weights))
+
+
+def project_mean(
+    s: np.ndarray, target: float, lo: float, hi: float, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Clip ``s`` into [lo, hi] and shift it so its (weighted) mean is exactly ``target``.
+
+    Solves ``mean(clip(s + tau, lo, hi)) = target`` for tau by bisection (the mean is monotone in
+    tau), then removes the last rounding residue on the unclipped entries. An input already
+    inside the bounds with the right mean is returned unchanged.
+
+    Raises:
+        ValueError: the target mean is outside [lo, hi], so no allocation can keep it.
+    """
+    s = np.asarray(s, dtype=np.float64)
+    if not lo <= target <= hi:
+        raise ValueError(f"cannot keep mean sparsity {target} inside the bounds [{lo}, {hi}]")
+    if s.min() >= lo and s.max() <= hi and abs(_mean(s, weights) - target) <= 1e-15:
+        return s.copy()
+    a, b = lo - s.max() - 1.0, hi - s.min() + 1.0
+    for _ in range(200):
+        tau = 0.5 * (a + b)
+        if _mean(np.clip(s + tau, lo, hi), weights) < target:
+            a = tau
+        else:
+            b = tau
+    out = np.clip(s + 0.5 * (a + b), lo, hi)
+    free = (out > lo) & (out < hi)
+    if free.any():
+        w = np.ones_like(out) if weights is None else np.asarray(weights, dtype=np.float64)
+        out[free] += (target - _mean(out, weights)) * w.sum() / w[free].sum()
+    return out
+
+
+def uniform(n_blocks: int, target: float) -> Allocation:
+    """``s_l = S`` for every block."""
+    return Allocation(np.full(n_blocks, float(target)), "both")
+
+
+def owl(lod: np.ndarray, target: float, lam: float) -> Allocation:
+    """OWL: ``s_l = S - 2 lam (r_l - mean r)``, ``r`` = min-max normalised LOD (more outliers, less
+    sparsity). Spread max - min = 2 lam before clipping; keeps the unweighted mean."""
+    if lam < 0:
+        raise ValueError(f"OWL lambda must be >= 0, got {lam}")
+    r = _normalise(lod)
+    return Allocation(target - 2 * lam * (r - r.mean()), "unweighted")
+
+
+def alphapruning(alpha: np.ndarray, params: np.ndarray, target: float, eps: float) -> Allocation:
+    """AlphaPruning: ``r_l = norm(alpha)_l 2 eps + (1 - eps)``, ``s_l = r_l S sum P / sum(P r)``
+    (larger alpha, more sparsity); keeps the parameter-weighted mean."""
+    if not 0 <= eps <= 1:
+        raise ValueError(f"AlphaPruning eps must be in [0, 1], got {eps}")
+    params = np.asarray(params, dtype=np.float64)
+    r = _normalise(alpha) * 2 * eps + (1 - eps)
+    return Allocation(r * target * params.sum() / (params * r).sum(), "weighted")
+
+
+def atp_beta_bound(n_blocks: int, target: float) -> float:
+    """Largest legal ATP beta: every block's sparsity stays in [0, 1]."""
+    return min(2 * target, 2 * (1 - target)) / (n_blocks - 1)
+
+
+def atp(n_blocks: int, target: float, beta: float) -> Allocation:
+    """ATP: ``s_l = S - beta (L - 1) / 2 + beta l`` (increasing with depth; keeps both means).
+
+    Raises:
+        ValueError: beta outside [0, min(2S, 2(1-S)) / (L-1)].
+    """
+    bound = atp_beta_bound(n_blocks, target)
+    if not 0 <= beta <= bound + 1e-12:
+        raise ValueError(
+            f"ATP beta={beta} is illegal for S={target} and L={n_blocks} blocks: "
+            f"it must be in [0, {bound:.6g}] = [0, min(2S, 2(1-S)) / (L-1)]"
+        )
+    layers = np.arange(n_blocks, dtype=np.float64)
+    return Allocation(target - beta * (n_blocks - 1) / 2 + beta * layers, "both")
+
+
+def dlp(score: np.ndarray, target: float, alpha: float) -> Allocation:
+    """DLP: ``imp_l = 1 - score_l / sum score``, then OWL's normalisation with ``alpha`` in the
+    role of lambda (more important, less sparsity); keeps the unweighted mean."""
+    if alpha < 0:
+        raise ValueError(f"DLP alpha must be >= 0, got {alpha}")
+    score = np.asarray(score, dtype=np.float64)
+    r = _normalise(1 - score / score.sum())
+    return Allocation(target - 2 * alpha * (r - r.mean()), "unweighted")
+
+
+def absorption_correction(
+    base: np.ndarray, coefficients: np.ndarray, params: np.ndarray, gamma: float, lo: float, hi: float
+) -> np.ndarray:
+    """``s_l = s^base_l + gamma (z_l - mean z)``, ``z`` = min-max normalised absorption coefficients
+    (more absorbing, more sparsity); clipped into [lo, hi] and re-projected to the base's
+    parameter-weighted mean. ``gamma = 0`` returns the base unchanged.
+
+    Raises:
+        ValueError: a negative gamma, or a NaN coefficient.
+    """
+    if gamma < 0:
+        raise ValueError(f"absorption gamma must be >= 0, got {gamma}")
+    coefficients = np.asarray(coefficients, dtype=np.float64)
+    if np.isnan(coefficients).any():
+        raise ValueError("absorption coefficients contain NaN (a block whose pruning changes nothing)")
+    base = np.asarray(base, dtype=np.float64)
+    if gamma == 0:
+        return base.copy()
+    z = _normalise(coefficients)
+    return project_mean(base + gamma * (z - z.mean()), _mean(base, params), lo, hi, params)
+
+
+def _uniform(stats: BlockStats, target: float, hp: dict[str, float]) -> Allocation:
+    return uniform(len(stats.params), target)
+
+
+ALLOCATORS: dict[str, Callable[[BlockStats, float, dict[str, float]], Allocation]] = {
+    "uniform": _uniform,
+    "owl": lambda st, s, hp: owl(st.lod, s, hp["lambda"]),
+    "alphapruning": lambda st, s, hp: alphapruning(st.alpha, st.params, s, hp["eps"]),
+    "atp": lambda st, s, hp: atp(len(st.params), s, hp["beta"]),
+    "dlp": lambda st, s, hp: dlp(st.dlp_score, s, hp["alpha"]),
+}
+
+
+def allocate(
+    name: str, stats: BlockStats, target: float, hp: dict[str, float], lo: float, hi: float
+) -> Allocation:
+    """Run allocator ``name``, then clip into [lo, hi] keeping the mean it keeps.
+
+    Raises:
+        KeyError: an unknown allocator, listing the valid ones.
+    """
+    if name not in ALLOCATORS:
+        raise KeyError(f"unknown allocation {name!r}; valid: {sorted(ALLOCATORS)}")
+    raw = ALLOCATORS[name](stats, target, hp)
+    weights = stats.params if raw.mean_kept == "weighted" else None
+    return Allocation(project_mean(raw.sparsity, target, lo, hi, weights), raw.mean_kept)
+
+
+def block_stats(layer_stats: pd.DataFrame, owl_m: float) -> BlockStats:
+    """Per-block allocator inputs from the calibration stage's layer_stats table."""
+    from .tables import lod_column
+
+    blocks = layer_stats.groupby("block").first().sort_index()
+    if list(blocks.index) != list(range(len(blocks))):
+        raise ValueError(f"layer_stats blocks are not 0..L-1: {list(blocks.index)}")
+    column = lod_column(owl_m)
+    if column not in blocks:
+        raise KeyError(f"layer_stats has no {column!r}; add {owl_m} to calibration.owl_M")
+    return BlockStats(
+        params=blocks["block_params"].to_numpy(dtype=np.float64),
+        lod=blocks[column].to_numpy(dtype=np.float64),
+        alpha=blocks["block_alpha"].to_numpy(dtype=np.float64),
+        dlp_score=blocks["block_dlp_score"].to_numpy(dtype=np.float64),
+    )
+
+
+def allocation_table(
+    stats: BlockStats,
+    model: str,
+    allocation: str,
+    variant: str,
+    hp: dict[str, float],
+    correction: str,
+    correction_variant: str,
+    gamma: float,
+    coefficients: np.ndarray | None,
+    target: float,
+    lo: float,
+    hi: float,
+) -> pd.DataFrame:
+    """One cell's allocation, block -> sparsity (columns of ``tables.ALLOCATION``).
+
+    The correction, when asked for, is applied to the base allocation with the absorption
+    coefficients at the cell's sparsity and keeps the base's parameter-weighted mean.
+    """
+    base = allocate(allocation, stats, target, hp, lo, hi)
+    sparsity, mean_kept = base.sparsity, base.mean_kept
+    if correction == "absorption":
+        if coefficients is None or len(coefficients) != len(stats.params):
+            raise ValueError(f"absorption correction of {model!r} needs one coefficient per block")
+        sparsity = absorption_correction(base.sparsity, coefficients, stats.params, gamma, lo, hi)
+        mean_kept = "weighted"
+    elif correction != "none":
+        raise KeyError(f"unknown correction {correction!r}; valid: ['absorption', 'none']")
+    n = len(sparsity)
+    return pd.DataFrame(
+        {
+            "model": model,
+            "allocation": allocation,
+            "allocation_variant": variant,
+            "correction": correction,
+            "correction_variant": correction_variant,
+            "sparsity": float(target),
+            "block": np.arange(n, dtype=np.int64),
+            "block_sparsity": sparsity,
+            "block_params": stats.params.astype(np.int64),
+            "base_sparsity": base.sparsity,
+            "mean_kept": mean_kept,
+            "achieved_mean_unweighted": float(np.mean(sparsity)),
+            "achieved_mean_weighted": float(np.average(sparsity, weights=stats.params)),
+            "hyperparameters": ",".join(
+                f"{k}={v:g}"
+                for k, v in sorted({**hp, **({"gamma": gamma} if correction == "absorption" else {})}.items())
+            ),
+        }
+    )
