@@ -30,7 +30,7 @@ rule prefetch:
     output:
         f"{RESULTS}/prefetch/manifest.json",
     params:
-        models={m: config["models"][m] for m in grid_models()},
+        models=config["models"],
         calibration_source=config["calibration"]["source"],
         ppl_source=config["evaluation"]["ppl_source"],
         datasets=config["datasets"],

@@ -37,7 +37,7 @@ rule prune_dense:
     conda:
         ENV
     script:
-        "scripts/prune.py"
+        "scripts/prune_dense.py"
 
 
 rule pruning_summary:

@@ -111,3 +111,27 @@ def test_every_schema_key_has_a_description_and_leaf_keys_a_default():
         assert "description" in sub or "properties" in sub, f"{path} has no description"
         if "properties" not in sub and key not in no_default_ok:
             assert "default" in sub, f"{path} has no default"
+
+
+def test_illegal_allocation_hyperparameters_name_their_key():
+    assert "allocation.owl.lambda" in bad(lambda c: c["allocation"]["owl"].__setitem__("lambda", -0.1))
+    msg = bad(lambda c: c["allocation"]["alphapruning"].__setitem__("eps", -1))
+    assert "allocation.alphapruning.eps" in msg
+    msg = bad(lambda c: c["allocation"]["atp"].__setitem__("beta", 0.2))
+    assert "allocation.atp.beta" in msg and "tiny-llama" in msg and "at most" in msg
+    assert "allocation.owl.M" in bad(lambda c: c["allocation"]["owl"].__setitem__("M", 7))
+
+
+def test_hyperparameter_lists_become_variants():
+    from absorbprune.grid import allocation_variants, cells, hyperparameters
+
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["allocation"]["owl"]["lambda"] = [0.05, 0.08]
+    cfg["allocation"]["alphapruning"]["eps_per_model"] = {"tiny-opt": 0.2}
+    cfg = resolve(cfg)
+    variants = allocation_variants(cfg)
+    assert variants["owl-lambda0.05"] == ("owl", {"lambda": 0.05}) and "owl" not in variants
+    assert hyperparameters(cfg, "tiny-opt", "alphapruning") == ("alphapruning", {"eps": 0.2})
+    assert hyperparameters(cfg, "tiny-llama", "alphapruning") == ("alphapruning", {"eps": 0.3})
+    # 2 models x (uniform, 2 owl, alphapruning, atp, dlp) x 2 corrections x 2 sparsities
+    assert len(cells(cfg)) == 2 * 6 * 2 * 2

@@ -202,6 +202,8 @@ def test_micro_run_allocations_and_achieved_sparsity(micro_run):
         expected = (part["target_sparsity"] * part["params"]).sum()
         rows = len(part)  # at most one weight per output row is lost to rounding; C_out >= 16 here
         assert abs(part["zeros"].sum() - expected) <= 64 * rows
+    nm = cells[cells["structure"] == "2:4"]
+    assert set(nm["model"]) == {"micro-llama", "micro-opt"} and (nm["zeros"] * 2 == nm["params"]).all()
     dense = pruned[pruned["pruner"] == "dense"]
     assert set(dense["model"]) == {"micro-llama", "micro-opt"} and (dense["zeros"] == 0).all()
     assert not list(res.glob("pruned/**/weights.safetensors")), "pruned weights are temporary by default"
@@ -221,9 +223,10 @@ def test_finished_run_plans_nothing(micro_run):
 
 
 # In the micro config the prune sweep covers 0.5 (grid) and 0.7 (extra): 2 models x 2 sparsities.
-# The grid: 2 models x 5 allocations x 2 corrections x 1 sparsity = 20 cells, half of them corrected.
+# The grid: 2 models x 5 allocations x 2 corrections x 1 sparsity = 20 unstructured cells, half of
+# them corrected, plus one 2:4 cell per model (on the uniform allocation at 0.5).
 PRUNE_DOWN = {"allocation_summary": 1, "pruning_summary": 1, "all": 1}
-ALL_CELLS = {"allocate": 20, "prune": 20, **PRUNE_DOWN}
+ALL_CELLS = {"allocate": 20, "prune": 22, **PRUNE_DOWN}
 CORRECTED_CELLS = {"allocate": 10, "prune": 10, **PRUNE_DOWN}
 SWEEPS_DOWN = {
     "sweep_magnitude": 2,
@@ -243,7 +246,7 @@ ABSORPTION_DOWN = {"absorption": 4, "findings": 2, "sweep_figures": 2, "sweep_su
         ({"calibration": {"owl_M": [2, 5]}}, {"calibrate": 2, **SWEEPS_DOWN, **ALL_CELLS}),
         ({"allocation": {"absorption": {"gamma": 0.1}}}, CORRECTED_CELLS),
         ({"allocation": {"owl": {"lambda": 0.05}}}, {"allocate": 4, "prune": 4, **PRUNE_DOWN}),
-        ({"pruning": {"batch_size": 3}}, {"prune": 20, "pruning_summary": 1, "all": 1}),
+        ({"pruning": {"batch_size": 3}}, {"prune": 22, "pruning_summary": 1, "all": 1}),
         (
             {"sweeps": {"seeds": [0, 1, 2]}},
             {"sweep_magnitude": 2, "findings": 2, "sweep_figures": 2, "sweep_summary": 1, "all": 1},
@@ -305,7 +308,7 @@ def test_adding_a_sparsity_adds_only_its_own_sweep_jobs(micro_run):
         ("figures", {"sweep_figures": 2, "all": 1}),
         ("allocation", ALL_CELLS),
         # the prune sweep injects with pruning.wanda_mask, so the sweeps and corrected allocations rerun too
-        ("pruning", {**SWEEPS_DOWN, **CORRECTED_CELLS, "prune": 20, "prune_dense": 2}),
+        ("pruning", {**SWEEPS_DOWN, **CORRECTED_CELLS, "prune": 22, "prune_dense": 2}),
     ],
 )
 def test_editing_a_stage_module_reruns_that_stage_and_downstream(micro_run, module, expected):

@@ -22,6 +22,7 @@ __all__ = [
     "BlockStats",
     "absorption_correction",
     "allocate",
+    "allocate_cell",
     "allocation_table",
     "alphapruning",
     "atp",
@@ -265,4 +266,35 @@ def allocation_table(
                 for k, v in sorted({**hp, **({"gamma": gamma} if correction == "absorption" else {})}.items())
             ),
         }
+    )
+
+
+def allocate_cell(
+    layer_stats: pd.DataFrame,
+    coefficients: pd.DataFrame | None,
+    params: dict,
+    model: str,
+    variant: str,
+    correction_variant: str,
+    target: float,
+) -> pd.DataFrame:
+    """The allocate rule's work: block statistics from calibration, the allocator named in
+    ``params`` (``allocation``, ``hp``, ``correction``, ``gamma``, ``s_min``, ``s_max``), and the
+    correction with the coefficients at the cell's sparsity when asked for."""
+    hp = dict(params["hp"])
+    stats = block_stats(layer_stats, hp.pop("M", 5))
+    coef = None if coefficients is None else coefficients.sort_values("block")["coefficient"].to_numpy()
+    return allocation_table(
+        stats,
+        model,
+        params["allocation"],
+        variant,
+        hp,
+        params["correction"],
+        correction_variant,
+        params["gamma"],
+        coef,
+        target,
+        params["s_min"],
+        params["s_max"],
     )

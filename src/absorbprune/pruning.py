@@ -30,6 +30,7 @@ __all__ = [
     "magnitude_mask",
     "nm_mask",
     "parse_structure",
+    "prune_cell",
     "prune_model",
     "pruned_copy",
     "pruned_weights",
@@ -372,3 +373,43 @@ def linears_table(
 def pruned_weights(adapter) -> dict[str, torch.Tensor]:
     """Every prunable linear's weight, keyed ``"<block>.<linear>"`` (what evaluation loads)."""
     return {f"{b}.{n}": lin.weight for b in range(adapter.n_blocks) for n, lin in adapter.linears(b).items()}
+
+
+def prune_cell(
+    adapter,
+    tokens: torch.Tensor,
+    block_sparsity: list[float],
+    cell: dict[str, str],
+    cfg: dict,
+    device: torch.device,
+):  # -> (pd.DataFrame, dict[str, torch.Tensor])
+    """The prune rule's work for one cell (``cell``: the rule's wildcards): prune sequentially,
+    check the achieved sparsity against the allocation, and return the per-linear table and the
+    pruned weights."""
+    structure = cell["structure"].replace("-", ":")
+    rows = prune_model(
+        adapter,
+        tokens,
+        block_sparsity,
+        cell["pruner"],
+        structure,
+        cfg["batch_size"],
+        device,
+        {"blocksize": cfg["sparsegpt_blocksize"], "percdamp": cfg["sparsegpt_percdamp"]},
+        cell["model"],
+    )
+    out_features = {
+        (r["block"], r["linear"]): adapter.linears(r["block"])[r["linear"]].out_features for r in rows
+    }
+    name = "/".join(cell[k] for k in ("model", "pruner", "structure", "allocation", "correction", "sparsity"))
+    check_achieved(rows, out_features, name)
+    table = linears_table(
+        rows,
+        cell["model"],
+        cell["pruner"],
+        structure,
+        cell["allocation"],
+        cell["correction"],
+        float(cell["sparsity"]),
+    )
+    return table, pruned_weights(adapter)
