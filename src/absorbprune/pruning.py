@@ -15,11 +15,13 @@ from __future__ import annotations
 import copy
 import math
 
+import pandas as pd
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from .calibration import _SquareSum
+from .families import Adapter
 
 __all__ = [
     "PRUNERS",
@@ -207,7 +209,7 @@ PRUNERS = ("magnitude", "wanda", "sparsegpt")
 
 @torch.no_grad()
 def prune_model(
-    adapter,  # families.Adapter
+    adapter: Adapter,
     input_ids: torch.Tensor,
     block_sparsity: list[float],
     pruner: str,
@@ -309,7 +311,7 @@ def check_achieved(
         )
 
 
-def dense_rows(adapter) -> list[dict[str, object]]:
+def dense_rows(adapter: Adapter) -> list[dict[str, object]]:
     """The unpruned model's rows (the dense reference): existing zeros, target 0."""
     return [
         {
@@ -332,10 +334,8 @@ def linears_table(
     allocation: str,
     correction: str,
     sparsity: float,
-):  # -> pd.DataFrame (tables.PRUNED_LINEARS)
-    """Achieved sparsity per linear of one cell."""
-    import pandas as pd
-
+) -> pd.DataFrame:
+    """Achieved sparsity per linear of one cell (columns of ``tables.PRUNED_LINEARS``)."""
     table = pd.DataFrame(rows)
     table.insert(0, "sparsity", float(sparsity))
     for col, value in reversed(
@@ -370,19 +370,19 @@ def linears_table(
     ]
 
 
-def pruned_weights(adapter) -> dict[str, torch.Tensor]:
+def pruned_weights(adapter: Adapter) -> dict[str, torch.Tensor]:
     """Every prunable linear's weight, keyed ``"<block>.<linear>"`` (what evaluation loads)."""
     return {f"{b}.{n}": lin.weight for b in range(adapter.n_blocks) for n, lin in adapter.linears(b).items()}
 
 
 def prune_cell(
-    adapter,
+    adapter: Adapter,
     tokens: torch.Tensor,
     block_sparsity: list[float],
     cell: dict[str, str],
     cfg: dict,
     device: torch.device,
-):  # -> (pd.DataFrame, dict[str, torch.Tensor])
+) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
     """The prune rule's work for one cell (``cell``: the rule's wildcards): prune sequentially,
     check the achieved sparsity against the allocation, and return the per-linear table and the
     pruned weights."""
