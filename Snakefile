@@ -27,6 +27,7 @@ include: "rules/sweeps.smk"
 include: "rules/absorption.smk"
 include: "rules/allocation.smk"
 include: "rules/pruning.smk"
+include: "rules/evaluation.smk"
 
 
 rule all:

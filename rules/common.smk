@@ -52,6 +52,11 @@ def calibration_corpus(wildcards):
     return [f"{RESULTS}/corpus/train.parquet"] if config["calibration"]["source"] == "local" else []
 
 
+def ppl_corpus(wildcards):
+    """The built-in corpus's test split when the perplexity text is local."""
+    return [f"{RESULTS}/corpus/test.parquet"] if config["evaluation"]["ppl_source"] == "local" else []
+
+
 def dataset_params(source):
     """The datasets entry a source reads (none for the built-in corpus)."""
     return config["datasets"].get(source, {})
@@ -70,7 +75,11 @@ def final_targets():
     for m in grid_models():
         targets += expand(f"{RESULTS}/figures/{m}/{{fig}}.png", fig=["drift_depth", "transition", "absorption"])
         targets.append(f"{RESULTS}/pruned/{m}/dense/linears.parquet")
-    targets += [f"{RESULTS}/summary/allocations.parquet", f"{RESULTS}/summary/pruning.parquet"]
+    targets += [
+        f"{RESULTS}/summary/allocations.parquet",
+        f"{RESULTS}/summary/pruning.parquet",
+        f"{RESULTS}/summary/ppl.parquet",
+    ]
     for m in builtin_models():
         targets.append(f"{RESULTS}/training/{m}/summary.parquet")
     for m in grid_models():

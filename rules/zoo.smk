@@ -57,7 +57,7 @@ rule train_tiny:
         tokenizer=f"{RESULTS}/tokenizer",
         train=f"{RESULTS}/corpus/train_ids.safetensors",
         valid=f"{RESULTS}/corpus/valid_ids.safetensors",
-        code=code("zoo", "architectures"),
+        code=code("zoo", "architectures", "metrics"),
     params:
         model=model_params,
     threads: train_threads

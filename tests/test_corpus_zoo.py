@@ -7,7 +7,8 @@ import torch
 
 from absorbprune.architectures import ArchSpec
 from absorbprune.corpus import EOS_TOKEN, build_corpus, split_of, train_tokenizer
-from absorbprune.zoo import TrainSpec, lr_at, train_tiny_model, window_ppl
+from absorbprune.metrics import window_ppl
+from absorbprune.zoo import TrainSpec, lr_at, train_tiny_model
 
 
 def make_stdlib(root):

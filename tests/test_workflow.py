@@ -79,6 +79,10 @@ def test_dry_run_dag_shape_of_the_default_config(tmp_path):
         "prune": 40,
         "prune_dense": 2,
         "pruning_summary": 1,
+        "ppl_tokens": 2,
+        "ppl": 40,
+        "ppl_dense": 2,
+        "ppl_summary": 1,
         "all": 1,
     }
 
@@ -206,7 +210,18 @@ def test_micro_run_allocations_and_achieved_sparsity(micro_run):
     assert set(nm["model"]) == {"micro-llama", "micro-opt"} and (nm["zeros"] * 2 == nm["params"]).all()
     dense = pruned[pruned["pruner"] == "dense"]
     assert set(dense["model"]) == {"micro-llama", "micro-opt"} and (dense["zeros"] == 0).all()
-    assert not list(res.glob("pruned/**/weights.safetensors")), "pruned weights are temporary by default"
+    assert not list(res.glob("pruned/**/weights.safetensors")), "pruned weights are deleted once evaluated"
+
+
+def test_micro_run_perplexity_of_every_cell(micro_run):
+    res = micro_run / "results"
+    ppl = pd.read_parquet(res / "summary" / "ppl.parquet")
+    assert len(ppl) == 22 + 2  # every cell and one dense reference per model
+    assert ppl["ppl"].gt(1).all() and (ppl["ppl_dataset"] == "local").all()
+    with safe_open(res / "eval" / "micro-llama" / "ppl_tokens.safetensors", "pt") as f:
+        tokens = f.get_tensor("input_ids")
+    assert tokens.dtype == torch.int64 and tokens.shape[0] == 1
+    assert (ppl["n_windows"] == tokens.shape[1] // 32).all()
 
 
 def test_built_in_model_directory_loads_with_transformers(micro_run):
@@ -225,9 +240,10 @@ def test_finished_run_plans_nothing(micro_run):
 # In the micro config the prune sweep covers 0.5 (grid) and 0.7 (extra): 2 models x 2 sparsities.
 # The grid: 2 models x 5 allocations x 2 corrections x 1 sparsity = 20 unstructured cells, half of
 # them corrected, plus one 2:4 cell per model (on the uniform allocation at 0.5).
-PRUNE_DOWN = {"allocation_summary": 1, "pruning_summary": 1, "all": 1}
-ALL_CELLS = {"allocate": 20, "prune": 22, **PRUNE_DOWN}
-CORRECTED_CELLS = {"allocate": 10, "prune": 10, **PRUNE_DOWN}
+PRUNE_DOWN = {"allocation_summary": 1, "pruning_summary": 1, "ppl_summary": 1, "all": 1}
+ALL_CELLS = {"allocate": 20, "prune": 22, "ppl": 22, **PRUNE_DOWN}
+CORRECTED_CELLS = {"allocate": 10, "prune": 10, "ppl": 10, **PRUNE_DOWN}
+EVAL_DENSE = {"prune_dense": 2, "ppl_tokens": 2, "ppl_dense": 2}
 SWEEPS_DOWN = {
     "sweep_magnitude": 2,
     "sweep_prune": 4,
@@ -245,8 +261,11 @@ ABSORPTION_DOWN = {"absorption": 4, "findings": 2, "sweep_figures": 2, "sweep_su
     [
         ({"calibration": {"owl_M": [2, 5]}}, {"calibrate": 2, **SWEEPS_DOWN, **ALL_CELLS}),
         ({"allocation": {"absorption": {"gamma": 0.1}}}, CORRECTED_CELLS),
-        ({"allocation": {"owl": {"lambda": 0.05}}}, {"allocate": 4, "prune": 4, **PRUNE_DOWN}),
-        ({"pruning": {"batch_size": 3}}, {"prune": 22, "pruning_summary": 1, "all": 1}),
+        ({"allocation": {"owl": {"lambda": 0.05}}}, {"allocate": 4, "prune": 4, "ppl": 4, **PRUNE_DOWN}),
+        (
+            {"pruning": {"batch_size": 3}},
+            {"prune": 22, "ppl": 22, "pruning_summary": 1, "ppl_summary": 1, "all": 1},
+        ),
         (
             {"sweeps": {"seeds": [0, 1, 2]}},
             {"sweep_magnitude": 2, "findings": 2, "sweep_figures": 2, "sweep_summary": 1, "all": 1},
@@ -262,7 +281,7 @@ def test_parameter_change_reruns_only_what_depends_on_it(micro_run, override, ex
     assert planned_jobs(micro_run, "--configfile", "micro.yaml", "override.yaml") == expected
 
 
-def test_adding_a_sparsity_adds_only_its_own_sweep_jobs(micro_run):
+def test_adding_a_sparsity_adds_only_its_own_jobs(micro_run):
     (micro_run / "more.yaml").write_text(yaml.safe_dump({"grid": {"sparsities": [0.5, 0.6]}}))
     jobs = planned_jobs(micro_run, "--configfile", "micro.yaml", "more.yaml")
     assert jobs == {
@@ -272,6 +291,7 @@ def test_adding_a_sparsity_adds_only_its_own_sweep_jobs(micro_run):
         "sweep_summary": 1,
         "allocate": 20,
         "prune": 20,
+        "ppl": 20,
         **PRUNE_DOWN,
     }
 
@@ -289,7 +309,7 @@ def test_adding_a_sparsity_adds_only_its_own_sweep_jobs(micro_run):
                 "calibrate": 2,
                 **SWEEPS_DOWN,
                 **ALL_CELLS,
-                "prune_dense": 2,
+                **EVAL_DENSE,
             },
         ),
         (
@@ -300,7 +320,7 @@ def test_adding_a_sparsity_adds_only_its_own_sweep_jobs(micro_run):
                 "calibrate": 2,
                 **SWEEPS_DOWN,
                 **ALL_CELLS,
-                "prune_dense": 2,
+                **EVAL_DENSE,
             },
         ),
         ("sweeps", {**SWEEPS_DOWN, **CORRECTED_CELLS}),
@@ -308,7 +328,12 @@ def test_adding_a_sparsity_adds_only_its_own_sweep_jobs(micro_run):
         ("figures", {"sweep_figures": 2, "all": 1}),
         ("allocation", ALL_CELLS),
         # the prune sweep injects with pruning.wanda_mask, so the sweeps and corrected allocations rerun too
-        ("pruning", {**SWEEPS_DOWN, **CORRECTED_CELLS, "prune": 22, "prune_dense": 2}),
+        ("pruning", {**SWEEPS_DOWN, **CORRECTED_CELLS, "prune": 22, "ppl": 22, "prune_dense": 2}),
+        # pruned weights are temporary: re-evaluating a cell re-prunes it (pruning.keep_weights avoids that)
+        (
+            "evaluation",
+            {"prune": 22, "ppl": 22, "ppl_dense": 2, "pruning_summary": 1, "ppl_summary": 1, "all": 1},
+        ),
     ],
 )
 def test_editing_a_stage_module_reruns_that_stage_and_downstream(micro_run, module, expected):

@@ -17,6 +17,7 @@ __all__ = [
     "DRIFT",
     "FINDINGS",
     "GAINS",
+    "PPL",
     "PRUNED_LINEARS",
     "TRAIN_CURVE",
     "TRAIN_SUMMARY",
@@ -213,5 +214,22 @@ PRUNED_LINEARS = pa.schema(
         ("zeros", pa.int64()),  # exact zeros after pruning
         ("target_sparsity", pa.float64()),  # the block's allocated sparsity (N/M under N:M)
         ("achieved_sparsity", pa.float64()),  # zeros / params
+    ]
+)
+
+
+PPL = pa.schema(
+    [
+        ("model", pa.string()),
+        ("pruner", pa.string()),  # dense | magnitude | wanda | sparsegpt
+        ("structure", pa.string()),  # unstructured | 2:4 | 4:8
+        ("allocation", pa.string()),  # allocation variant (dense for the reference)
+        ("correction", pa.string()),  # correction variant
+        ("sparsity", pa.float64()),  # target S (0 for dense)
+        ("ppl", pa.float64()),  # exp(mean window loss), Wanda's protocol
+        ("ppl_dataset", pa.string()),  # wikitext2 | local
+        ("n_windows", pa.int64()),  # non-overlapping windows, tail dropped
+        ("seqlen", pa.int64()),
+        ("mean_window_loss", pa.float64()),  # nats per token
     ]
 )

@@ -21,9 +21,10 @@ import torch
 from tqdm import tqdm
 
 from .architectures import ArchSpec, random_model
+from .metrics import window_ppl
 from .provenance import atomic_dir
 
-__all__ = ["TrainSpec", "file_sha256", "save_model_dir", "train_tiny_model", "window_ppl"]
+__all__ = ["TrainSpec", "file_sha256", "save_model_dir", "train_tiny_model"]
 
 log = logging.getLogger(__name__)
 
@@ -52,37 +53,6 @@ def lr_at(step: int, spec: TrainSpec) -> float:
     span = max(1, spec.steps - spec.warmup_steps)
     progress = min(1.0, (step - spec.warmup_steps) / span)
     return spec.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-@torch.no_grad()
-def window_ppl(
-    model: torch.nn.Module, ids: torch.Tensor, seqlen: int, max_windows: int | None = None
-) -> float:
-    """Perplexity over non-overlapping windows of ``ids`` (1-D), tail dropped (Wanda's aggregation).
-
-    ``exp(sum_i loss_i * seqlen / (n * seqlen))`` with ``loss_i`` the mean token cross-entropy of
-    window i, i.e. the exponential of the mean window loss.
-    """
-    n = ids.numel() // seqlen
-    if max_windows is not None:
-        n = min(n, max_windows)
-    if n == 0:
-        raise ValueError(f"{ids.numel()} tokens do not fill one window of {seqlen}")
-    windows = ids[: n * seqlen].view(n, seqlen)
-    device = next(model.parameters()).device
-    total = 0.0
-    for start in range(0, n, 8):
-        batch = windows[start : start + 8].to(device)
-        logits = model(input_ids=batch).logits.float()  # (B, T, V)
-        loss = (
-            torch.nn.functional.cross_entropy(
-                logits[:, :-1].reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), reduction="none"
-            )
-            .view(batch.shape[0], -1)
-            .mean(dim=1)
-        )  # (B,) mean CE per window
-        total += float(loss.sum()) * seqlen
-    return math.exp(total / (n * seqlen))
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:

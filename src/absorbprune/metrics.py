@@ -1,0 +1,58 @@
+"""Window-loss numerics shared by training curves (``zoo``) and evaluation (``evaluation``).
+
+A module of its own so that editing the evaluation stage does not retrain the tiny models, while
+editing this shared numeric reruns both (each declares it as a code input).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from tqdm import tqdm
+
+__all__ = ["window_losses", "window_ppl"]
+
+
+@torch.no_grad()
+def window_losses(
+    model: torch.nn.Module,
+    ids: torch.Tensor,
+    seqlen: int,
+    batch_size: int = 8,
+    max_windows: int | None = None,
+) -> torch.Tensor:
+    """Mean token cross-entropy of each non-overlapping window of ``ids`` (1-D), float64 (n,).
+
+    Raises:
+        ValueError: fewer tokens than one window.
+        FloatingPointError: a non-finite loss.
+    """
+    n = ids.numel() // seqlen
+    if max_windows is not None:
+        n = min(n, max_windows)
+    if n == 0:
+        raise ValueError(f"{ids.numel()} tokens do not fill one window of {seqlen}")
+    windows = ids[: n * seqlen].view(n, seqlen)
+    device = next(model.parameters()).device
+    losses = []
+    for start in tqdm(range(0, n, batch_size), desc="perplexity", mininterval=10, disable=n <= batch_size):
+        batch = windows[start : start + batch_size].to(device)  # (B, T)
+        logits = model(input_ids=batch).logits.float()  # (B, T, V)
+        loss = torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), reduction="none"
+        )
+        losses.append(loss.view(batch.shape[0], -1).double().mean(dim=1).cpu())  # (B,)
+    out = torch.cat(losses)
+    if not torch.isfinite(out).all():
+        bad = int(torch.nonzero(~torch.isfinite(out))[0])
+        raise FloatingPointError(f"non-finite loss in perplexity window {bad} (of {n})")
+    return out
+
+
+def window_ppl(
+    model: torch.nn.Module, ids: torch.Tensor, seqlen: int, max_windows: int | None = None
+) -> float:
+    """``exp(sum_i loss_i * seqlen / (n * seqlen))`` over the windows of ``ids`` (1-D)."""
+    losses = window_losses(model, ids, seqlen, max_windows=max_windows)
+    return math.exp(float(losses.sum()) * seqlen / (losses.numel() * seqlen))

@@ -1,0 +1,58 @@
+"""Perplexity protocol and loading a cell's pruned weights."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from absorbprune.architectures import ArchSpec, random_model
+from absorbprune.evaluation import load_pruned_weights, ppl_row
+from absorbprune.families import Adapter
+from absorbprune.metrics import window_losses
+from absorbprune.pruning import prune_model, pruned_weights
+from absorbprune.tables import PPL
+
+SPEC = ArchSpec("llama", 50, 16, 32, 2, 2, 1, 32)
+
+
+def test_ppl_is_the_exponential_of_the_mean_window_loss_tail_dropped():
+    model = random_model(SPEC, seed=0)
+    ids = torch.randint(0, 50, (1, 70), generator=torch.Generator().manual_seed(0))
+    cell = {
+        "model": "m",
+        "pruner": "dense",
+        "structure": "unstructured",
+        "allocation": "dense",
+        "correction": "none",
+        "sparsity": 0.0,
+    }
+    row = ppl_row(model, ids, 16, 3, cell, "local").iloc[0]
+    with torch.no_grad():
+        losses = [
+            float(model(input_ids=ids[:, w * 16 : (w + 1) * 16], labels=ids[:, w * 16 : (w + 1) * 16]).loss)
+            for w in range(4)
+        ]
+    assert row["n_windows"] == 4 and row["ppl"] == pytest.approx(math.exp(sum(losses) / 4), rel=1e-5)
+    assert list(ppl_row(model, ids, 16, 3, cell, "local").columns) == PPL.names
+
+
+def test_non_finite_loss_is_an_error():
+    model = random_model(SPEC, seed=0)
+    with torch.no_grad():
+        model.lm_head.weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="non-finite loss"):
+        window_losses(model, torch.arange(40) % 50, 16)
+
+
+def test_loading_pruned_weights_reproduces_the_pruned_model():
+    ids = torch.randint(0, 50, (3, 12), generator=torch.Generator().manual_seed(1))
+    pruned = Adapter(random_model(SPEC, seed=0), "llama")
+    prune_model(pruned, ids, [0.5, 0.7], "wanda", "unstructured", 2, torch.device("cpu"))
+    dense = Adapter(random_model(SPEC, seed=0), "llama")
+    load_pruned_weights(dense, pruned_weights(pruned))
+    with torch.no_grad():
+        assert torch.equal(dense.model(input_ids=ids).logits, pruned.model(input_ids=ids).logits)
+    with pytest.raises(KeyError, match=r"no '1\.mlp\.up_proj'"):
+        load_pruned_weights(dense, {k: v for k, v in pruned_weights(pruned).items() if k != "1.mlp.up_proj"})
