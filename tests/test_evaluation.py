@@ -56,3 +56,27 @@ def test_loading_pruned_weights_reproduces_the_pruned_model():
         assert torch.equal(dense.model(input_ids=ids).logits, pruned.model(input_ids=ids).logits)
     with pytest.raises(KeyError, match=r"no '1\.mlp\.up_proj'"):
         load_pruned_weights(dense, {k: v for k, v in pruned_weights(pruned).items() if k != "1.mlp.up_proj"})
+
+
+def test_cell_keys_from_wildcards():
+    from absorbprune.evaluation import cell_keys
+
+    cell = cell_keys(
+        {
+            "model": "m",
+            "pruner": "wanda",
+            "structure": "2-4",
+            "allocation": "uniform",
+            "correction": "none",
+            "sparsity": "0.5",
+        }
+    )
+    assert cell == {
+        "model": "m",
+        "pruner": "wanda",
+        "structure": "2:4",
+        "allocation": "uniform",
+        "correction": "none",
+        "sparsity": 0.5,
+    }
+    assert cell_keys({"model": "m"})["pruner"] == "dense"

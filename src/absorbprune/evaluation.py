@@ -19,7 +19,7 @@ import torch
 from .families import Adapter
 from .metrics import window_losses
 
-__all__ = ["load_pruned_weights", "ppl_row"]
+__all__ = ["cell_keys", "load_pruned_weights", "ppl_row"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,25 @@ def load_pruned_weights(adapter: Adapter, weights: dict[str, torch.Tensor]) -> N
             if key not in weights:
                 raise KeyError(f"pruned weights have no {key!r}")
             lin.weight.copy_(weights[key].to(lin.weight.device, lin.weight.dtype))
+
+
+def cell_keys(wildcards: dict[str, str]) -> dict[str, object]:
+    """The key columns of a cell from a rule's wildcards; the dense reference has only ``model``."""
+    if "pruner" not in wildcards:
+        return {
+            "model": wildcards["model"],
+            "pruner": "dense",
+            "structure": "unstructured",
+            "allocation": "dense",
+            "correction": "none",
+            "sparsity": 0.0,
+        }
+    keys = ("model", "pruner", "structure", "allocation", "correction")
+    return {
+        **{k: wildcards[k] for k in keys},
+        "structure": wildcards["structure"].replace("-", ":"),
+        "sparsity": float(wildcards["sparsity"]),
+    }
 
 
 def ppl_row(
