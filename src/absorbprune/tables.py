@@ -13,6 +13,7 @@ import pyarrow as pa
 __all__ = [
     "ABSORPTION",
     "ALLOCATION",
+    "CELL_KEYS",
     "CORPUS",
     "DRIFT",
     "FINDINGS",
@@ -200,14 +201,19 @@ ALLOCATION = pa.schema(
     ]
 )
 
+# The key columns of a grid cell, first in every per-cell table.
+CELL_KEYS = [
+    ("model", pa.string()),
+    ("pruner", pa.string()),  # dense | magnitude | wanda | sparsegpt
+    ("structure", pa.string()),  # unstructured | 2:4 | 4:8
+    ("allocation", pa.string()),  # allocation variant (dense for the reference)
+    ("correction", pa.string()),  # correction variant
+    ("sparsity", pa.float64()),  # target S (0 for dense)
+]
+
 PRUNED_LINEARS = pa.schema(
     [
-        ("model", pa.string()),
-        ("pruner", pa.string()),  # dense | magnitude | wanda | sparsegpt
-        ("structure", pa.string()),  # unstructured | 2:4 | 4:8
-        ("allocation", pa.string()),  # allocation variant (dense for the reference)
-        ("correction", pa.string()),  # correction variant
-        ("sparsity", pa.float64()),  # target S (0 for dense)
+        *CELL_KEYS,
         ("block", pa.int64()),
         ("linear", pa.string()),
         ("params", pa.int64()),
@@ -220,12 +226,7 @@ PRUNED_LINEARS = pa.schema(
 
 PPL = pa.schema(
     [
-        ("model", pa.string()),
-        ("pruner", pa.string()),  # dense | magnitude | wanda | sparsegpt
-        ("structure", pa.string()),  # unstructured | 2:4 | 4:8
-        ("allocation", pa.string()),  # allocation variant (dense for the reference)
-        ("correction", pa.string()),  # correction variant
-        ("sparsity", pa.float64()),  # target S (0 for dense)
+        *CELL_KEYS,
         ("ppl", pa.float64()),  # exp(mean window loss), Wanda's protocol
         ("ppl_dataset", pa.string()),  # wikitext2 | local
         ("n_windows", pa.int64()),  # non-overlapping windows, tail dropped
