@@ -34,6 +34,7 @@ rule prefetch:
         calibration_source=config["calibration"]["source"],
         ppl_source=config["evaluation"]["ppl_source"],
         datasets=config["datasets"],
+        tasks=ZEROSHOT_TASKS,
     log:
         f"{RESULTS}/logs/prefetch.log",
     conda:

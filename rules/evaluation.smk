@@ -1,4 +1,4 @@
-# Evaluation: perplexity of every cell and dense model (METHODS section 1).
+# Evaluation: perplexity (METHODS section 1) and lm-eval zero-shot of every cell and dense model.
 
 
 rule ppl_tokens:
@@ -22,17 +22,17 @@ rule ppl_tokens:
 
 rule ppl:
     output:
-        f"{RESULTS}/eval/{{model}}/{{pruner}}/{{structure}}/{{allocation}}/{{correction}}/s{{sparsity}}/ppl.parquet",
+        f"{RESULTS}/eval/{CELL_PATTERN}/ppl.parquet",
     input:
-        weights=f"{RESULTS}/pruned/{{model}}/{{pruner}}/{{structure}}/{{allocation}}/{{correction}}/s{{sparsity}}/weights.safetensors",
+        weights=f"{RESULTS}/pruned/{CELL_PATTERN}/weights.safetensors",
         tokens=f"{RESULTS}/eval/{{model}}/ppl_tokens.safetensors",
         model=model_dir,
         code=code("evaluation", "metrics"),
     params:
         model=model_params,
-        evaluation=config["evaluation"],
+        evaluation=PPL_PARAMS,
     log:
-        f"{RESULTS}/logs/ppl/{{model}}/{{pruner}}_{{structure}}_{{allocation}}_{{correction}}_s{{sparsity}}.log",
+        f"{RESULTS}/logs/ppl/{CELL_LOG}.log",
     conda:
         ENV
     script:
@@ -48,7 +48,7 @@ rule ppl_dense:
         code=code("evaluation", "metrics"),
     params:
         model=model_params,
-        evaluation=config["evaluation"],
+        evaluation=PPL_PARAMS,
     log:
         f"{RESULTS}/logs/ppl/{{model}}/dense.log",
     conda:
@@ -57,16 +57,57 @@ rule ppl_dense:
         "scripts/ppl.py"
 
 
-rule ppl_summary:
+rule zeroshot_data:
+    # The built-in multiple-choice task's documents, once for every model.
     output:
-        f"{RESULTS}/summary/ppl.parquet",
+        f"{RESULTS}/eval/zeroshot/codeline.parquet",
     input:
-        [f"{RESULTS}/eval/{c.model}/{c.pruner}/{c.structure}/{c.allocation}/{c.correction}/s{c.sparsity}/ppl.parquet"
-         for c in CELLS]
-        + [f"{RESULTS}/eval/{m}/dense/ppl.parquet" for m in grid_models()],
+        corpus=f"{RESULTS}/corpus/test.parquet",
+        code=code("zeroshot"),
+    params:
+        codeline=config["evaluation"]["zeroshot"]["codeline"],
     log:
-        f"{RESULTS}/logs/ppl_summary.log",
+        f"{RESULTS}/logs/zeroshot_data.log",
     conda:
         ENV
     script:
-        "scripts/concat_tables.py"
+        "scripts/zeroshot_data.py"
+
+
+rule zeroshot:
+    output:
+        table=f"{RESULTS}/eval/{CELL_PATTERN}/zeroshot.parquet",
+        raw=f"{RESULTS}/eval/{CELL_PATTERN}/zeroshot.json",
+    input:
+        weights=f"{RESULTS}/pruned/{CELL_PATTERN}/weights.safetensors",
+        data=zeroshot_data,
+        model=model_dir,
+        code=code("zeroshot", "evaluation"),
+    params:
+        model=model_params,
+        zeroshot=ZEROSHOT_PARAMS,
+    log:
+        f"{RESULTS}/logs/zeroshot/{CELL_LOG}.log",
+    conda:
+        ENV
+    script:
+        "scripts/zeroshot.py"
+
+
+rule zeroshot_dense:
+    output:
+        table=f"{RESULTS}/eval/{{model}}/dense/zeroshot.parquet",
+        raw=f"{RESULTS}/eval/{{model}}/dense/zeroshot.json",
+    input:
+        data=zeroshot_data,
+        model=model_dir,
+        code=code("zeroshot", "evaluation"),
+    params:
+        model=model_params,
+        zeroshot=ZEROSHOT_PARAMS,
+    log:
+        f"{RESULTS}/logs/zeroshot/{{model}}/dense.log",
+    conda:
+        ENV
+    script:
+        "scripts/zeroshot.py"

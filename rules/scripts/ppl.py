@@ -14,5 +14,5 @@ adapter = load_model(w["model"], p["model"], (inp.model or [None])[0])
 if "pruner" in w:
     load_pruned_weights(adapter, load_file(inp.weights))
 tokens = load_file(inp.tokens)["input_ids"]
-table = ppl_row(adapter.model, tokens, ev["seqlen"], 8, cell_keys(w), ev["ppl_source"])
+table = ppl_row(adapter.model, tokens, ev["seqlen"], ev["batch_size"], cell_keys(w), ev["ppl_source"])
 write_parquet(table, snakemake.output[0], PPL, job.provenance())

@@ -11,5 +11,6 @@ manifest = prefetch(
     {p["calibration_source"], p["ppl_source"]},
     p["datasets"],
     allow_network=bool(snakemake.config["allow_network"]),
+    tasks=p["tasks"],
 )
 write_json({"fetched": manifest, "provenance": job.provenance()}, snakemake.output[0])

@@ -21,15 +21,21 @@ _SPLITS = {"c4": ("train",), "wikitext2": ("train", "test")}
 
 
 def prefetch(
-    models: dict[str, dict[str, Any]], sources: set[str], datasets_cfg: dict[str, Any], allow_network: bool
+    models: dict[str, dict[str, Any]],
+    sources: set[str],
+    datasets_cfg: dict[str, Any],
+    allow_network: bool,
+    tasks: list[str] | None = None,
 ) -> list[str]:
-    """Download hub models (weights + tokenizer at the pinned revision) and the real data sets.
+    """Download hub models (weights + tokenizer at the pinned revision), the real data sets and the
+    data of the named lm-eval tasks (``codeline`` is built locally and needs nothing).
 
     Args:
         models: model key -> resolved model entry (only ``source: hub`` ones are fetched).
         sources: data sources in use (``local`` needs nothing).
         datasets_cfg: the config's ``datasets`` section.
         allow_network: must be true; prefetching with the hub offline is a usage error.
+        tasks: zero-shot task names of the config.
 
     Returns:
         What was fetched, one line each.
@@ -53,4 +59,11 @@ def prefetch(
             n = len(load_split(source, split, datasets_cfg, corpus_dir=""))
             log.info("data set %s/%s: %d rows", source, split, n)
             fetched.append(f"dataset {source}/{split}: {n} rows")
+    named = [t for t in tasks or [] if t != "codeline"]
+    if named:
+        from lm_eval.tasks import TaskManager
+
+        loaded = TaskManager().load_task_or_group(named)  # building a task downloads its data set
+        log.info("lm-eval tasks: %s", sorted(loaded))
+        fetched += [f"lm-eval task {t}" for t in named]
     return fetched

@@ -14,15 +14,19 @@ __all__ = [
     "ABSORPTION",
     "ALLOCATION",
     "CELL_KEYS",
+    "CODELINE",
     "CORPUS",
     "DRIFT",
     "FINDINGS",
     "GAINS",
+    "GRID",
+    "HEADLINE",
     "PPL",
     "PRUNED_LINEARS",
     "TRAIN_CURVE",
     "TRAIN_SUMMARY",
     "TRANSITIONS",
+    "ZEROSHOT",
     "layer_stats_schema",
     "lod_column",
     "outlier_column",
@@ -232,5 +236,51 @@ PPL = pa.schema(
         ("n_windows", pa.int64()),  # non-overlapping windows, tail dropped
         ("seqlen", pa.int64()),
         ("mean_window_loss", pa.float64()),  # nats per token
+    ]
+)
+
+CODELINE = pa.schema(
+    [
+        ("doc_id", pa.int64()),
+        ("path", pa.string()),  # corpus test file the question comes from
+        ("context", pa.string()),  # file text before the line (ends with a line break)
+        ("choices", pa.list_(pa.string())),  # candidate lines, the true one among them
+        ("label", pa.int64()),  # index of the true line in choices
+    ]
+)
+
+ZEROSHOT = pa.schema(
+    [
+        *CELL_KEYS,
+        ("task", pa.string()),  # lm-eval task name (codeline = the built-in task)
+        ("metric", pa.string()),  # acc | acc_norm
+        ("value", pa.float64()),  # fraction correct, 0..1
+        ("stderr", pa.float64()),  # lm-eval's standard error of value
+        ("n_docs", pa.int64()),  # documents evaluated
+    ]
+)
+
+GRID = pa.schema(
+    [
+        *CELL_KEYS,
+        ("achieved_sparsity", pa.float64()),  # exact zeros / params over all prunable linears
+        ("n_prunable_params", pa.int64()),  # parameters of all prunable linears
+        ("ppl", pa.float64()),
+        ("ppl_dataset", pa.string()),  # wikitext2 | local
+        ("zeroshot_mean", pa.float64()),  # mean of the tasks' values, 0..1 (NaN when not run)
+        ("zeroshot_tasks", pa.int64()),  # tasks in that mean (0 when not run)
+    ]
+)
+
+HEADLINE = pa.schema(
+    [
+        *[f for f in CELL_KEYS if f[0] != "correction"],  # allocation = the base allocation
+        ("corrected_by", pa.string()),  # the correction variant compared with none
+        ("ppl_base", pa.float64()),
+        ("ppl_corrected", pa.float64()),
+        ("ppl_change_pct", pa.float64()),  # 100 * (corrected / base - 1); negative = better
+        ("zeroshot_base", pa.float64()),  # mean accuracy, 0..1
+        ("zeroshot_corrected", pa.float64()),
+        ("zeroshot_change", pa.float64()),  # percentage points, 100 * (corrected - base)
     ]
 )
