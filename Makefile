@@ -25,6 +25,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: env
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --report results/report.html
 	$(BIN)/python -m absorbprune.summary results
 
 dry-run: env

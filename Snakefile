@@ -19,6 +19,9 @@ validate_config(config)  # fills defaults; raises naming every bad key before an
 set_network(config["allow_network"])
 
 
+report: "rules/report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/zoo.smk"
 include: "rules/data.smk"
@@ -28,6 +31,7 @@ include: "rules/absorption.smk"
 include: "rules/allocation.smk"
 include: "rules/pruning.smk"
 include: "rules/evaluation.smk"
+include: "rules/aggregate.smk"
 
 
 rule all:

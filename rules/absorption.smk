@@ -37,9 +37,24 @@ rule findings:
 
 rule sweep_figures:
     output:
-        drift=f"{RESULTS}/figures/{{model}}/drift_depth.png",
-        transition=f"{RESULTS}/figures/{{model}}/transition.png",
-        absorption=f"{RESULTS}/figures/{{model}}/absorption.png",
+        drift=report(
+            f"{RESULTS}/figures/{{model}}/drift_depth.png",
+            caption="report/drift_depth.rst",
+            category="1 Perturbation sweeps",
+            subcategory="{model}",
+        ),
+        transition=report(
+            f"{RESULTS}/figures/{{model}}/transition.png",
+            caption="report/transition.rst",
+            category="1 Perturbation sweeps",
+            subcategory="{model}",
+        ),
+        absorption=report(
+            f"{RESULTS}/figures/{{model}}/absorption.png",
+            caption="report/absorption.rst",
+            category="1 Perturbation sweeps",
+            subcategory="{model}",
+        ),
     input:
         prune=f"{RESULTS}/sweeps/{{model}}/prune_s{MAIN_SPARSITY}.parquet",
         magnitude=f"{RESULTS}/sweeps/{{model}}/magnitude.parquet",
@@ -63,7 +78,7 @@ rule sweep_summary:
         drift=f"{RESULTS}/summary/drift.parquet",
         findings=f"{RESULTS}/summary/findings.parquet",
     input:
-        coefficients=expand(
+        absorption=expand(
             f"{RESULTS}/absorption/{{m}}/coefficients_s{{s}}.parquet", m=grid_models(), s=SWEEP_SPARSITIES
         ),
         drift=expand(f"{RESULTS}/sweeps/{{m}}/magnitude.parquet", m=grid_models())
@@ -74,4 +89,4 @@ rule sweep_summary:
     conda:
         ENV
     script:
-        "scripts/sweep_summary.py"
+        "scripts/concat_tables.py"

@@ -1,11 +1,14 @@
 # Helpers shared by the rules: paths, model lookups, input functions, code dependencies.
+import os
 from pathlib import Path
 
 from absorbprune.config import prune_sweep_sparsities
 from absorbprune.grid import allocation_variants, cells, correction_variants, hyperparameters
 
 RESULTS = "results"
-SRC = Path(workflow.basedir) / "src" / "absorbprune"
+# Relative to the working directory, so a moved or copied checkout keeps its jobs' recorded
+# input sets (an absolute path here made every job rerun after a move).
+SRC = Path(os.path.relpath(Path(workflow.basedir) / "src" / "absorbprune"))
 ENV = "../envs/workflow.yaml"
 
 
@@ -75,11 +78,10 @@ def final_targets():
     for m in grid_models():
         targets += expand(f"{RESULTS}/figures/{m}/{{fig}}.png", fig=["drift_depth", "transition", "absorption"])
         targets.append(f"{RESULTS}/pruned/{m}/dense/linears.parquet")
-    targets += [
-        f"{RESULTS}/summary/allocations.parquet",
-        f"{RESULTS}/summary/pruning.parquet",
-        f"{RESULTS}/summary/ppl.parquet",
-    ]
+    targets += [f"{RESULTS}/summary/{t}.parquet" for t in SUMMARY_TABLES]
+    targets += [f"{RESULTS}/report/{t}.html" for t in SUMMARY_TABLES]
+    for m in grid_models():
+        targets += [f"{RESULTS}/figures/{m}/allocations.png", f"{RESULTS}/figures/{m}/grid.png"]
     for m in builtin_models():
         targets.append(f"{RESULTS}/training/{m}/summary.parquet")
     for m in grid_models():
@@ -108,6 +110,10 @@ CORR_VARIANTS = correction_variants(config)
 CELLS = cells(config)
 
 
+# Pruning settings that change results (keep_weights only decides whether weights are kept).
+PRUNING_PARAMS = {k: v for k, v in config["pruning"].items() if k != "keep_weights"}
+
+
 def maybe_temp(path):
     """Pruned weights are deleted once evaluated unless pruning.keep_weights is set."""
     return path if config["pruning"]["keep_weights"] else temp(path)
@@ -128,8 +134,34 @@ def absorption_input(wildcards):
     return [f"{RESULTS}/absorption/{wildcards.model}/coefficients_s{wildcards.sparsity}.parquet"]
 
 
+# A cell's path below a stage directory, as a rule pattern and for a grid.Cell.
+CELL_PATTERN = "{model}/{pruner}/{structure}/{allocation}/{correction}/s{sparsity}"
+CELL_LOG = "{model}/{pruner}_{structure}_{allocation}_{correction}_s{sparsity}"
+
+
+def cell_path(c):
+    return f"{c.model}/{c.pruner}/{c.structure}/{c.allocation}/{c.correction}/s{c.sparsity}"
+
+
 def cell_dir(c):
-    return f"{RESULTS}/pruned/{c.model}/{c.pruner}/{c.structure}/{c.allocation}/{c.correction}/s{c.sparsity}"
+    return f"{RESULTS}/pruned/{cell_path(c)}"
+
+
+def eval_dirs():
+    """Every evaluated cell's directory under results/eval, dense references included."""
+    return [f"{RESULTS}/eval/{cell_path(c)}" for c in CELLS] + [f"{RESULTS}/eval/{m}/dense" for m in grid_models()]
+
+
+# Perplexity settings only: a zero-shot change must not rerun perplexity.
+PPL_PARAMS = {k: config["evaluation"][k] for k in ("ppl_source", "seqlen", "batch_size")}
+# Zero-shot settings; the codeline builder's own settings reach the jobs through its data file.
+ZEROSHOT_PARAMS = {k: v for k, v in config["evaluation"]["zeroshot"].items() if k != "codeline"}
+ZEROSHOT_TASKS = ZEROSHOT_PARAMS["tasks"]
+
+
+def zeroshot_data(wildcards):
+    """The built-in task's documents when the codeline task is listed."""
+    return [f"{RESULTS}/eval/zeroshot/codeline.parquet"] if "codeline" in ZEROSHOT_TASKS else []
 
 
 def allocation_path(c):

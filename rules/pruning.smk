@@ -14,7 +14,7 @@ rule prune:
         code=code("pruning", "families"),
     params:
         model=model_params,
-        pruning=config["pruning"],
+        pruning=PRUNING_PARAMS,
     log:
         f"{RESULTS}/logs/prune/{{model}}/{{pruner}}_{{structure}}_{{allocation}}_{{correction}}_s{{sparsity}}.log",
     conda:

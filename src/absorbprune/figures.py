@@ -13,7 +13,13 @@ import pandas as pd
 
 from .provenance import atomic_file
 
-__all__ = ["absorption_figure", "drift_depth_figure", "transition_figure"]
+__all__ = [
+    "absorption_figure",
+    "allocation_figure",
+    "drift_depth_figure",
+    "grid_figure",
+    "transition_figure",
+]
 
 
 def _save(fig: plt.Figure, path: str | os.PathLike[str]) -> None:
@@ -100,4 +106,67 @@ def absorption_figure(coefficients: pd.DataFrame, model: str, path: str) -> None
     ax.set_title(f"{model}: absorption coefficients")
     ax.legend(title="sparsity", fontsize=8)
     ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def _variant_styles(names: list[str]) -> dict[str, str]:
+    return {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(sorted(names))}
+
+
+def allocation_figure(allocations: pd.DataFrame, model: str, path: str) -> None:
+    """Block sparsity against block index, one panel per target sparsity: every base allocation
+    (solid) with its corrected variants (dashed)."""
+    d = allocations[allocations["model"] == model]
+    sparsities = sorted(set(d["sparsity"]))
+    fig, axes = plt.subplots(1, len(sparsities), figsize=(5.2 * len(sparsities), 4.2), squeeze=False)
+    colors = _variant_styles(list(set(d["allocation"])))
+    for ax, s in zip(axes[0], sparsities, strict=True):
+        for (alloc, corr), part in d[np.isclose(d["sparsity"], s)].groupby(["allocation", "correction"]):
+            part = part.sort_values("block")
+            style = "-" if corr == "none" else "--"
+            label = alloc if corr == "none" else f"{alloc} + {corr}"
+            color = colors[alloc]
+            ax.plot(part["block"], part["block_sparsity"], style, marker="o", ms=3, color=color, label=label)
+        ax.axhline(s, color="grey", lw=0.8, alpha=0.6)
+        ax.set_xlabel("block")
+        ax.set_ylabel("block sparsity")
+        ax.set_title(f"{model}: allocations at S={s:g}")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, ncol=2)
+    _save(fig, path)
+
+
+def grid_figure(grid: pd.DataFrame, model: str, path: str) -> None:
+    """Perplexity and mean zero-shot accuracy against target sparsity, per pruner x allocation;
+    solid = uncorrected, dashed = corrected; the dense model as a horizontal line."""
+    d = grid[grid["model"] == model]
+    dense = d[d["pruner"] == "dense"]
+    cells = d[(d["pruner"] != "dense") & (d["structure"] == "unstructured")]
+    has_zs = bool(cells["zeroshot_tasks"].gt(0).any())
+    panels = [("ppl", "perplexity (log)"), ("zeroshot_mean", "mean zero-shot accuracy")][: 2 if has_zs else 1]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    colors = _variant_styles(list(set(cells["allocation"])))
+    markers = dict(zip(sorted(set(cells["pruner"])), "os^", strict=False))
+    for ax, (col, label) in zip(axes[0], panels, strict=True):
+        for (pruner, alloc, corr), part in cells.groupby(["pruner", "allocation", "correction"]):
+            part = part.sort_values("sparsity")
+            name = f"{pruner} {alloc}" + ("" if corr == "none" else f" + {corr}")
+            ax.plot(
+                part["sparsity"],
+                part[col],
+                "-" if corr == "none" else "--",
+                marker=markers[pruner],
+                ms=4,
+                color=colors[alloc],
+                label=name,
+            )
+        if len(dense):
+            ax.axhline(float(dense[col].iloc[0]), color="black", lw=0.8, ls=":", label="dense")
+        if col == "ppl":
+            ax.set_yscale("log")
+        ax.set_xlabel("target sparsity")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_title(f"{model}: the grid")
+    axes[0][-1].legend(fontsize=6, ncol=2)
     _save(fig, path)

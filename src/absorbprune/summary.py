@@ -44,9 +44,29 @@ def summarize(results: Path) -> str:
             f"perturbation-absorption findings: {findings}",
             pd.read_parquet(findings)[cols].set_index("model").round(3).T.to_string(),
         ]
+    grid = results / "summary" / "grid.parquet"
+    if grid.is_file():
+        table = pd.read_parquet(grid)
+        cols = ["model", "pruner", "allocation", "correction", "sparsity", "achieved_sparsity", "ppl"]
+        cols.append("zeroshot_mean")
+        dense = table[table["pruner"] == "dense"]
+        lines += ["", f"dense references: {grid}", dense[cols].to_string(index=False, float_format="%.4g")]
+    headline = results / "summary" / "headline.parquet"
+    if headline.is_file():
+        cols = ["model", "pruner", "structure", "allocation", "sparsity", "corrected_by", "ppl_base"]
+        cols += ["ppl_corrected", "ppl_change_pct", "zeroshot_base", "zeroshot_corrected", "zeroshot_change"]
+        lines += [
+            "",
+            f"headline: what the absorption correction changes (ppl %, negative = better; zero-shot "
+            f"in points): {headline}",
+            pd.read_parquet(headline)[cols].to_string(index=False, float_format="%.4g"),
+        ]
     figures = sorted(results.glob("figures/*/*.png"))
     if figures:
         lines += ["", "figures:", *(f"  {p}" for p in figures)]
+    report = results / "report.html"
+    if report.is_file():
+        lines += ["", f"HTML report (self-contained): {report.resolve()}"]
     return "\n".join(lines)
 
 
