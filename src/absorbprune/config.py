@@ -100,6 +100,12 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
             problems.append(
                 f"config key 'grid.models[{i}]': {key!r} is not a key of 'models' (known: {sorted(models)})"
             )
+    line = config["evaluation"]["zeroshot"]["codeline"]
+    if line["min_line_chars"] > line["max_line_chars"]:
+        problems.append(
+            "config key 'evaluation.zeroshot.codeline.min_line_chars': "
+            f"{line['min_line_chars']} exceeds max_line_chars {line['max_line_chars']}"
+        )
     seqlens = {
         "calibration.seqlen": config["calibration"]["seqlen"],
         "evaluation.seqlen": config["evaluation"]["seqlen"],
@@ -125,7 +131,9 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
                     f"config key '{where}.arch.n_kv_heads': {arch['n_kv_heads']} does not divide "
                     f"n_heads {arch['n_heads']}"
                 )
-            for name, value in {**seqlens, f"{where}.train.seqlen": train["seqlen"]}.items():
+            # the run's sequence lengths matter only for models in the grid
+            used = seqlens if key in config.get("grid", {}).get("models", []) else {}
+            for name, value in {**used, f"{where}.train.seqlen": train["seqlen"]}.items():
                 if value > arch["max_position"]:
                     problems.append(
                         f"config key '{name}': {value} exceeds {where}.arch.max_position "
