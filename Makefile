@@ -9,7 +9,7 @@ CORES ?= 2
 # The stamp's name carries a hash of the lock and pyproject: editing either rebuilds .venv.
 STAMP := $(VENV)/.stamp-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: env run test lint dry-run envs lock clean
+.PHONY: env run test test-slurm lint dry-run envs lock clean
 
 env: $(STAMP)
 
@@ -37,7 +37,13 @@ lint: env
 	$(BIN)/snakemake --lint
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slurm"
+
+# The micro grid on a real one-node SLURM cluster (root, Debian 12): start it, test, stop exactly
+# what was started, keeping the tests' exit status.
+test-slurm: env
+	tools/slurm_local.sh start
+	$(BIN)/python -m pytest -q -m slurm tests/slurm; rc=$$?; tools/slurm_local.sh stop; exit $$rc
 
 # Regenerate the conda env of the rules from the lock (tests check they agree).
 envs:

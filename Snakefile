@@ -34,6 +34,18 @@ include: "rules/evaluation.smk"
 include: "rules/aggregate.smk"
 
 
+# Seconds of table and figure work: on a cluster these run beside the controller, not as jobs.
+localrules:
+    findings,
+    sweep_figures,
+    sweep_summary,
+    allocation_summary,
+    pruning_summary,
+    aggregate,
+    grid_figures,
+    report_table,
+
+
 rule all:
     input:
         final_targets(),
