@@ -343,16 +343,6 @@ EVAL = {"ppl": 22, "zeroshot": 22}
 ALL_CELLS = {"allocate": 20, "prune": 22, **EVAL, **ALLOC_DOWN}
 CORRECTED_CELLS = {"allocate": 10, "prune": 10, "ppl": 10, "zeroshot": 10, **ALLOC_DOWN}
 EVAL_DENSE = {"prune_dense": 2, "ppl_tokens": 2, "ppl_dense": 2, "zeroshot_dense": 2}
-SWEEPS_DOWN = {
-    "sweep_magnitude": 2,
-    "sweep_prune": 4,
-    "absorption": 4,
-    "findings": 2,
-    "sweep_figures": 2,
-    "sweep_summary": 1,
-    "report_table": {"absorption", "drift", "findings"},
-    "all": 1,
-}
 ABSORPTION_DOWN = {
     "absorption": 4,
     "findings": 2,
@@ -361,6 +351,7 @@ ABSORPTION_DOWN = {
     "report_table": {"absorption", "drift", "findings"},
     "all": 1,
 }
+SWEEPS_DOWN = {"sweep_magnitude": 2, "sweep_prune": 4, **ABSORPTION_DOWN}
 
 
 def plan(*parts: dict) -> dict[str, int]:

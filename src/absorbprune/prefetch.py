@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from .data import load_split
+from .zeroshot import LOCAL_TASK
 
 __all__ = ["prefetch"]
 
@@ -59,7 +60,7 @@ def prefetch(
             n = len(load_split(source, split, datasets_cfg, corpus_dir=""))
             log.info("data set %s/%s: %d rows", source, split, n)
             fetched.append(f"dataset {source}/{split}: {n} rows")
-    named = [t for t in tasks or [] if t != "codeline"]
+    named = [t for t in tasks or [] if t != LOCAL_TASK]
     if named:
         from lm_eval.tasks import TaskManager
 
