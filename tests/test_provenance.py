@@ -53,3 +53,15 @@ def test_safetensors_carry_provenance(tmp_path):
     write_safetensors({"x": torch.arange(3)}, tmp_path / "t.safetensors", {"stage": "s"})
     with safe_open(tmp_path / "t.safetensors", "pt") as f:
         assert META_KEY in f.metadata() and torch.equal(f.get_tensor("x"), torch.arange(3))
+
+
+def test_set_threads_caps_a_torch_imported_later_and_does_not_import_it():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from absorbprune.jobs import set_threads; set_threads(1); "
+        "assert 'torch' not in sys.modules; import torch; print(torch.get_num_threads())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"

@@ -7,6 +7,7 @@ module, write ``snakemake.output`` with ``job.provenance(...)``.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from .network import set_network
 from .provenance import make_provenance
 
-__all__ = ["Job", "start"]
+__all__ = ["Job", "set_threads", "start"]
 
 
 @dataclass
@@ -30,6 +31,19 @@ class Job:
         record = make_provenance(self.stage, self.params, self.smk.config, seeds)
         record.update(extra)
         return record
+
+
+def set_threads(n: int) -> None:
+    """Cap the job's compute threads at ``n`` without importing torch for jobs that never use it.
+
+    The OpenMP/MKL variables cover a torch imported later (they are read when it loads; a table-only
+    job then skips torch's two-second import); an already imported torch is set directly.
+    """
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(n)
 
 
 def start(smk: Any, stage: str) -> Job:
@@ -50,9 +64,7 @@ def start(smk: Any, stage: str) -> Job:
     )
     logging.captureWarnings(True)
     set_network(bool(smk.config.get("allow_network", False)))
-    import torch
-
-    torch.set_num_threads(max(1, int(smk.threads)))
+    set_threads(max(1, int(smk.threads)))
     params = {k: v for k, v in smk.params.items()}
     logging.getLogger(stage).info("job %s: params %s", stage, params)
     return Job(smk=smk, stage=stage, params=params)
