@@ -86,6 +86,8 @@ def final_targets():
         targets.append(f"{RESULTS}/training/{m}/summary.parquet")
     for m in grid_models():
         targets.append(f"{RESULTS}/calibration/{m}/layer_stats.parquet")
+    if config["pruning"]["keep_weights"]:  # asked for, so turning it on after a run writes them
+        targets += [f"{RESULTS}/pruned/{cell_path(c)}/weights.safetensors" for c in CELLS]
     return targets
 
 
@@ -112,11 +114,6 @@ CELLS = cells(config)
 
 # Pruning settings that change results (keep_weights only decides whether weights are kept).
 PRUNING_PARAMS = {k: v for k, v in config["pruning"].items() if k != "keep_weights"}
-
-
-def maybe_temp(path):
-    """Pruned weights are deleted once evaluated unless pruning.keep_weights is set."""
-    return path if config["pruning"]["keep_weights"] else temp(path)
 
 
 def allocation_params(wildcards):
@@ -152,11 +149,22 @@ def eval_dirs():
     return [f"{RESULTS}/eval/{cell_path(c)}" for c in CELLS] + [f"{RESULTS}/eval/{m}/dense" for m in grid_models()]
 
 
-# Perplexity settings only: a zero-shot change must not rerun perplexity.
-PPL_PARAMS = {k: config["evaluation"][k] for k in ("ppl_source", "seqlen", "batch_size")}
+# Perplexity settings (the dense reference's and every cell's).
+PPL_PARAMS = {k: config["evaluation"][k] for k in ("ppl_source", "seqlen", "batch_size", "max_windows")}
 # Zero-shot settings; the codeline builder's own settings reach the jobs through its data file.
 ZEROSHOT_PARAMS = {k: v for k, v in config["evaluation"]["zeroshot"].items() if k != "codeline"}
 ZEROSHOT_TASKS = ZEROSHOT_PARAMS["tasks"]
+
+
+def cell_outputs(pruned, evaluated, dense=False):
+    """What one prune_evaluate (or evaluate_dense) job writes: the per-linear zeros, the pruned
+    weights only with pruning.keep_weights, the perplexity, and zero-shot only when tasks are set."""
+    out = {"linears": f"{pruned}/linears.parquet", "ppl": f"{evaluated}/ppl.parquet"}
+    if config["pruning"]["keep_weights"] and not dense:
+        out["weights"] = f"{pruned}/weights.safetensors"
+    if ZEROSHOT_TASKS:
+        out.update(zeroshot=f"{evaluated}/zeroshot.parquet", raw=f"{evaluated}/zeroshot.json")
+    return out
 
 
 def zeroshot_data(wildcards):

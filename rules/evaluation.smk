@@ -1,4 +1,5 @@
-# Evaluation: perplexity (METHODS section 1) and lm-eval zero-shot of every cell and dense model.
+# Evaluation: perplexity (METHODS section 1) and lm-eval zero-shot of every cell and dense model,
+# in the same job that prunes the cell.
 
 
 rule ppl_tokens:
@@ -20,41 +21,50 @@ rule ppl_tokens:
         "scripts/ppl_tokens.py"
 
 
-rule ppl:
+# One job per cell prunes it in memory and measures it: loading the model once saves a start-up of
+# torch + transformers + the model per cell, and at paper scale a multi-GB weights file per cell.
+rule prune_evaluate:
     output:
-        f"{RESULTS}/eval/{CELL_PATTERN}/ppl.parquet",
+        **cell_outputs(f"{RESULTS}/pruned/{CELL_PATTERN}", f"{RESULTS}/eval/{CELL_PATTERN}"),
     input:
-        weights=f"{RESULTS}/pruned/{CELL_PATTERN}/weights.safetensors",
-        tokens=f"{RESULTS}/eval/{{model}}/ppl_tokens.safetensors",
+        allocation=f"{RESULTS}/allocations/{{model}}/{{allocation}}/{{correction}}/s{{sparsity}}.parquet",
+        tokens=f"{RESULTS}/calibration/{{model}}/tokens.safetensors",
+        ppl_tokens=f"{RESULTS}/eval/{{model}}/ppl_tokens.safetensors",
+        data=zeroshot_data,
         model=model_dir,
-        code=code("evaluation", "metrics"),
+        code=code("pruning", "families", "evaluation", "metrics", "zeroshot"),
     params:
         model=model_params,
+        pruning=PRUNING_PARAMS,
         evaluation=PPL_PARAMS,
+        zeroshot=ZEROSHOT_PARAMS,
     log:
-        f"{RESULTS}/logs/ppl/{CELL_LOG}.log",
+        f"{RESULTS}/logs/prune_evaluate/{CELL_LOG}.log",
     conda:
         ENV
     script:
-        "scripts/ppl.py"
+        "scripts/prune_evaluate.py"
 
 
-rule ppl_dense:
+rule evaluate_dense:
+    # The dense reference: its zeros per linear, perplexity and zero-shot accuracy.
     output:
-        f"{RESULTS}/eval/{{model}}/dense/ppl.parquet",
+        **cell_outputs(f"{RESULTS}/pruned/{{model}}/dense", f"{RESULTS}/eval/{{model}}/dense", dense=True),
     input:
-        tokens=f"{RESULTS}/eval/{{model}}/ppl_tokens.safetensors",
+        ppl_tokens=f"{RESULTS}/eval/{{model}}/ppl_tokens.safetensors",
+        data=zeroshot_data,
         model=model_dir,
-        code=code("evaluation", "metrics"),
+        code=code("pruning", "families", "evaluation", "metrics", "zeroshot"),
     params:
         model=model_params,
         evaluation=PPL_PARAMS,
+        zeroshot=ZEROSHOT_PARAMS,
     log:
-        f"{RESULTS}/logs/ppl/{{model}}/dense.log",
+        f"{RESULTS}/logs/prune_evaluate/{{model}}/dense.log",
     conda:
         ENV
     script:
-        "scripts/ppl.py"
+        "scripts/prune_evaluate.py"
 
 
 rule zeroshot_data:
@@ -72,42 +82,3 @@ rule zeroshot_data:
         ENV
     script:
         "scripts/zeroshot_data.py"
-
-
-rule zeroshot:
-    output:
-        table=f"{RESULTS}/eval/{CELL_PATTERN}/zeroshot.parquet",
-        raw=f"{RESULTS}/eval/{CELL_PATTERN}/zeroshot.json",
-    input:
-        weights=f"{RESULTS}/pruned/{CELL_PATTERN}/weights.safetensors",
-        data=zeroshot_data,
-        model=model_dir,
-        code=code("zeroshot", "evaluation"),
-    params:
-        model=model_params,
-        zeroshot=ZEROSHOT_PARAMS,
-    log:
-        f"{RESULTS}/logs/zeroshot/{CELL_LOG}.log",
-    conda:
-        ENV
-    script:
-        "scripts/zeroshot.py"
-
-
-rule zeroshot_dense:
-    output:
-        table=f"{RESULTS}/eval/{{model}}/dense/zeroshot.parquet",
-        raw=f"{RESULTS}/eval/{{model}}/dense/zeroshot.json",
-    input:
-        data=zeroshot_data,
-        model=model_dir,
-        code=code("zeroshot", "evaluation"),
-    params:
-        model=model_params,
-        zeroshot=ZEROSHOT_PARAMS,
-    log:
-        f"{RESULTS}/logs/zeroshot/{{model}}/dense.log",
-    conda:
-        ENV
-    script:
-        "scripts/zeroshot.py"

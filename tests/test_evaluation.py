@@ -36,6 +36,12 @@ def test_ppl_is_the_exponential_of_the_mean_window_loss_tail_dropped():
         ]
     assert row["n_windows"] == 4 and row["ppl"] == pytest.approx(math.exp(sum(losses) / 4), rel=1e-5)
     assert list(ppl_row(model, ids, 16, 3, cell, "local").columns) == PPL.names
+    capped = ppl_row(model, ids, 16, 3, cell, "local", max_windows=2).iloc[0]
+    assert capped["n_windows"] == 2 and capped["ppl"] == pytest.approx(  # windows 0 and 2 of 4
+        math.exp((losses[0] + losses[2]) / 2), rel=1e-5
+    )
+    every = ppl_row(model, ids, 16, 3, cell, "local", max_windows=99).iloc[0]
+    assert every["n_windows"] == 4 and every["ppl"] == row["ppl"]
 
 
 def test_non_finite_loss_is_an_error():
@@ -59,7 +65,7 @@ def test_loading_pruned_weights_reproduces_the_pruned_model():
 
 
 def test_cell_keys_from_wildcards():
-    from absorbprune.evaluation import cell_keys
+    from absorbprune.grid import cell_keys
 
     cell = cell_keys(
         {
@@ -80,3 +86,39 @@ def test_cell_keys_from_wildcards():
         "sparsity": 0.5,
     }
     assert cell_keys({"model": "m"})["pruner"] == "dense"
+
+
+def _result(weights, zeroshot=None):
+    from absorbprune.evaluation import CellResult
+    from absorbprune.grid import cell_keys
+    from absorbprune.pruning import dense_rows, linears_table
+
+    adapter = Adapter(random_model(SPEC, seed=0), "llama")
+    cell = cell_keys({"model": "m"})
+    ids = torch.randint(0, 50, (1, 40), generator=torch.Generator().manual_seed(0))
+    ppl = ppl_row(adapter.model, ids, 16, 2, cell, "local")
+    return CellResult(
+        linears_table(dense_rows(adapter), cell), weights, ppl, zeroshot, None, torch.device("cpu")
+    )
+
+
+def test_cell_result_writes_what_the_rule_declares(tmp_path):
+    import pandas as pd
+    from safetensors.torch import load_file
+
+    from absorbprune.provenance import read_parquet_provenance
+
+    weights = {"0.self_attn.q_proj": torch.ones(2, 2)}
+    out = {k: str(tmp_path / f"{k}.{ext}") for k, ext in (("linears", "parquet"), ("ppl", "parquet"))}
+    _result(weights).write({**out, "weights": str(tmp_path / "w.safetensors")}, {"stage": "prune_evaluate"})
+    assert torch.equal(load_file(tmp_path / "w.safetensors")["0.self_attn.q_proj"], torch.ones(2, 2))
+    assert pd.read_parquet(out["ppl"])["n_windows"].iloc[0] == 2
+    assert read_parquet_provenance(out["linears"])["stage"] == "prune_evaluate"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["linears.parquet", "ppl.parquet", "w.safetensors"]
+    with pytest.raises(ValueError, match="no pruned weights"):
+        _result(None).write({**out, "weights": str(tmp_path / "x.safetensors")}, {})
+    with pytest.raises(ValueError, match="no zero-shot task"):
+        _result(None).write(
+            {**out, "zeroshot": str(tmp_path / "z.parquet"), "raw": str(tmp_path / "z.json")}, {}
+        )
+    assert not (tmp_path / "x.safetensors").exists() and not (tmp_path / "z.parquet").exists()

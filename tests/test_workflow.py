@@ -81,15 +81,11 @@ def test_dry_run_dag_shape_of_the_default_config(tmp_path):
         "sweep_summary": 1,
         "allocate": 40,  # 2 models x 5 allocations x 2 corrections x 2 sparsities
         "allocation_summary": 1,
-        "prune": 40,
-        "prune_dense": 2,
+        "prune_evaluate": 40,  # prunes a cell and measures it (perplexity, zero-shot) in one job
+        "evaluate_dense": 2,
         "pruning_summary": 1,
         "ppl_tokens": 2,
-        "ppl": 40,
-        "ppl_dense": 2,
         "zeroshot_data": 1,
-        "zeroshot": 40,
-        "zeroshot_dense": 2,
         "aggregate": 1,
         "grid_figures": 2,
         "report_table": 8,
@@ -110,17 +106,13 @@ def test_paper_preset_dry_run_lists_every_job(tmp_path):
         "findings": 1,
         "sweep_figures": 1,
         "grid_figures": 1,
-        "prune_dense": 1,
         "ppl_tokens": 1,
-        "ppl_dense": 1,
-        "zeroshot_dense": 1,
+        "evaluate_dense": 1,
     }
     expected = {rule: n * models for rule, n in per_model.items()}
     expected |= {
         "allocate": cells // pruners,  # an allocation does not depend on the pruner
-        "prune": cells,
-        "ppl": cells,
-        "zeroshot": cells,  # the seven tasks run in one lm-eval job per cell
+        "prune_evaluate": cells,  # pruning, perplexity and the seven tasks in one job per cell
         "allocation_summary": 1,
         "sweep_summary": 1,
         "pruning_summary": 1,
@@ -129,7 +121,7 @@ def test_paper_preset_dry_run_lists_every_job(tmp_path):
         "all": 1,
     }
     assert planned_jobs(wf, "--configfile", "presets/paper.yaml") == expected
-    assert sum(expected.values()) == 1523
+    assert sum(expected.values()) == 713
 
 
 @pytest.mark.parametrize(
@@ -339,10 +331,10 @@ def test_finished_run_plans_nothing(micro_run):
 AGGREGATE = {"aggregate": 1, "grid_figures": 2, "report_table": {"grid", "headline", "zeroshot"}, "all": 1}
 PRUNE_DOWN = {"pruning_summary": 1, **AGGREGATE, "report_table": {"grid", "headline", "zeroshot", "pruning"}}
 ALLOC_DOWN = {"allocation_summary": 1, "report_table": {"allocations"}}
-EVAL = {"ppl": 22, "zeroshot": 22}
-ALL_CELLS = {"allocate": 20, "prune": 22, **EVAL, **ALLOC_DOWN}
-CORRECTED_CELLS = {"allocate": 10, "prune": 10, "ppl": 10, "zeroshot": 10, **ALLOC_DOWN}
-EVAL_DENSE = {"prune_dense": 2, "ppl_tokens": 2, "ppl_dense": 2, "zeroshot_dense": 2}
+EVAL = {"prune_evaluate": 22}  # every cell, pruned and measured again
+ALL_CELLS = {"allocate": 20, **EVAL, **ALLOC_DOWN}
+CORRECTED_CELLS = {"allocate": 10, "prune_evaluate": 10, **ALLOC_DOWN}
+EVAL_DENSE = {"ppl_tokens": 2, "evaluate_dense": 2}
 ABSORPTION_DOWN = {
     "absorption": 4,
     "findings": 2,
@@ -374,10 +366,11 @@ def plan(*parts: dict) -> dict[str, int]:
         ({"allocation": {"absorption": {"gamma": 0.1}}}, plan(CORRECTED_CELLS, PRUNE_DOWN)),
         (
             {"allocation": {"owl": {"lambda": 0.05}}},
-            plan({"allocate": 4, "prune": 4, "ppl": 4, "zeroshot": 4}, ALLOC_DOWN, PRUNE_DOWN),
+            plan({"allocate": 4, "prune_evaluate": 4}, ALLOC_DOWN, PRUNE_DOWN),
         ),
-        ({"pruning": {"batch_size": 3}}, plan({"prune": 22}, EVAL, PRUNE_DOWN)),
-        ({"pruning": {"keep_weights": True}}, {}),  # where weights go changes no result
+        ({"pruning": {"batch_size": 3}}, plan(EVAL, PRUNE_DOWN)),
+        # keeping weights adds an output to every cell: each is pruned again to write it
+        ({"pruning": {"keep_weights": True}}, plan(EVAL, PRUNE_DOWN)),
         (
             {"sweeps": {"seeds": [0, 1, 2]}},
             plan(
@@ -392,17 +385,14 @@ def plan(*parts: dict) -> dict[str, int]:
                 {"report_table": {"absorption", "drift", "findings"}},
             ),
         ),
-        # a zero-shot setting reruns zero-shot, not the dense perplexity; pruned weights are temporary,
-        # so each cell is re-pruned, and its perplexity follows the new weights file
-        (
-            {"evaluation": {"zeroshot": {"batch_size": 16}}},
-            plan({"prune": 22, "zeroshot_dense": 2}, EVAL, PRUNE_DOWN),
-        ),
+        # an evaluation setting re-measures every cell (pruned in the same job) and the dense models
+        ({"evaluation": {"zeroshot": {"batch_size": 16}}}, plan({"evaluate_dense": 2}, EVAL, PRUNE_DOWN)),
         (
             {"evaluation": {"zeroshot": {"codeline": {"seed": 1}}}},
-            plan({"zeroshot_data": 1, "prune": 22, "zeroshot_dense": 2}, EVAL, PRUNE_DOWN),
+            plan({"zeroshot_data": 1, "evaluate_dense": 2}, EVAL, PRUNE_DOWN),
         ),
-        ({"evaluation": {"batch_size": 4}}, plan({"prune": 22, "ppl_dense": 2}, EVAL, PRUNE_DOWN)),
+        ({"evaluation": {"batch_size": 4}}, plan({"evaluate_dense": 2}, EVAL, PRUNE_DOWN)),
+        ({"evaluation": {"max_windows": 2}}, plan({"evaluate_dense": 2}, EVAL, PRUNE_DOWN)),
     ],
 )
 def test_parameter_change_reruns_only_what_depends_on_it(micro_run, override, expected):
@@ -413,7 +403,7 @@ def test_parameter_change_reruns_only_what_depends_on_it(micro_run, override, ex
 def test_adding_a_sparsity_adds_only_its_own_jobs(micro_run):
     (micro_run / "more.yaml").write_text(yaml.safe_dump({"grid": {"sparsities": [0.5, 0.6]}}))
     jobs = planned_jobs(micro_run, "--configfile", "micro.yaml", "more.yaml")
-    new_cells = {"allocate": 20, "prune": 20, "ppl": 20, "zeroshot": 20}
+    new_cells = {"allocate": 20, "prune_evaluate": 20}
     new_sweeps = {"sweep_prune": 2, "absorption": 2, "sweep_figures": 2, "sweep_summary": 1}
     sweep_tables = {"report_table": {"absorption", "drift", "findings"}}
     assert jobs == plan(new_sweeps, sweep_tables, new_cells, ALLOC_DOWN, PRUNE_DOWN)
@@ -450,14 +440,11 @@ def test_adding_a_sparsity_adds_only_its_own_jobs(micro_run):
         # the prune sweep injects with pruning.wanda_mask, so the sweeps and corrected allocations rerun too
         (
             "pruning",
-            plan(SWEEPS_DOWN, CORRECTED_CELLS, {"prune": 22, "prune_dense": 2}, EVAL, PRUNE_DOWN),
+            plan(SWEEPS_DOWN, CORRECTED_CELLS, {"evaluate_dense": 2}, EVAL, PRUNE_DOWN),
         ),
-        # pruned weights are temporary: re-evaluating a cell re-prunes it (pruning.keep_weights avoids that)
-        (
-            "evaluation",
-            plan({"prune": 22, "ppl_dense": 2, "zeroshot_dense": 2}, EVAL, PRUNE_DOWN),
-        ),
-        ("zeroshot", plan({"zeroshot_data": 1, "prune": 22, "zeroshot_dense": 2}, EVAL, PRUNE_DOWN)),
+        # a cell is pruned and measured in one job: re-measuring it prunes it again
+        ("evaluation", plan({"evaluate_dense": 2}, EVAL, PRUNE_DOWN)),
+        ("zeroshot", plan({"zeroshot_data": 1, "evaluate_dense": 2}, EVAL, PRUNE_DOWN)),
         ("aggregate", AGGREGATE),
         ("report", {"report_table": 8, "all": 1}),
     ],
@@ -493,7 +480,7 @@ def test_killed_run_leaves_nothing_complete_and_resumes_to_equal_results(micro_r
     )
     try:
         deadline = time.monotonic() + 600
-        while not list((res / "pruned" / "micro-llama").rglob("linears.parquet")):
+        while not list((res / "pruned" / "micro-llama").rglob("linears.parquet")):  # a cell mid-job
             assert proc.poll() is None and time.monotonic() < deadline, (
                 "the run ended before it could be killed"
             )
@@ -508,7 +495,7 @@ def test_killed_run_leaves_nothing_complete_and_resumes_to_equal_results(micro_r
         with safe_open(path, "pt") as f:
             [f.get_tensor(k) for k in f.keys()]
     remaining = planned_jobs(wf, "--configfile", "micro.yaml")
-    assert 0 < remaining["prune"] <= 11 and remaining["aggregate"] == 1
+    assert 0 < remaining["prune_evaluate"] <= 11 and remaining["aggregate"] == 1
     snakemake(wf, "--configfile", "micro.yaml")
     assert planned_jobs(wf, "--configfile", "micro.yaml") == {}
     for name in ("grid", "zeroshot", "headline", "pruning", "allocations", "absorption"):

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
 
 from .families import Adapter
 from .metrics import window_losses
+from .zeroshot import run_zeroshot, tidy_results
 
-__all__ = ["cell_keys", "load_pruned_weights", "ppl_row"]
+__all__ = ["CellResult", "evaluate_cell", "load_pruned_weights", "measure", "ppl_row"]
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +43,6 @@ def load_pruned_weights(adapter: Adapter, weights: dict[str, torch.Tensor]) -> N
             lin.weight.copy_(weights[key].to(lin.weight.device, lin.weight.dtype))
 
 
-def cell_keys(wildcards: dict[str, str]) -> dict[str, object]:
-    """The key columns of a cell from a rule's wildcards; the dense reference has only ``model``."""
-    if "pruner" not in wildcards:
-        return {
-            "model": wildcards["model"],
-            "pruner": "dense",
-            "structure": "unstructured",
-            "allocation": "dense",
-            "correction": "none",
-            "sparsity": 0.0,
-        }
-    keys = ("model", "pruner", "structure", "allocation", "correction")
-    return {
-        **{k: wildcards[k] for k in keys},
-        "structure": wildcards["structure"].replace("-", ":"),
-        "sparsity": float(wildcards["sparsity"]),
-    }
-
-
 def ppl_row(
     model: torch.nn.Module,
     ids: torch.Tensor,
@@ -65,9 +50,12 @@ def ppl_row(
     batch_size: int,
     cell: dict[str, object],
     dataset: str,
+    max_windows: int | None = None,
 ) -> pd.DataFrame:
-    """One cell's perplexity row (columns of ``tables.PPL``): ``ids`` is (1, n_tokens)."""
-    losses = window_losses(model, ids.flatten(), seqlen, batch_size)
+    """One cell's perplexity row (columns of ``tables.PPL``): ``ids`` is (1, n_tokens); only
+    ``max_windows`` windows spread evenly over the text when given (``None``: every window, the
+    paper protocol)."""
+    losses = window_losses(model, ids.flatten(), seqlen, batch_size, max_windows)
     ppl = math.exp(float(losses.sum()) * seqlen / (losses.numel() * seqlen))
     log.info("%s: ppl %.4f over %d windows of %d", cell, ppl, losses.numel(), seqlen)
     return pd.DataFrame(
@@ -82,3 +70,125 @@ def ppl_row(
             }
         ]
     )
+
+
+def measure(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    ppl_ids: torch.Tensor,
+    local_data: str | Path | None,
+    ppl_cfg: dict[str, Any],
+    zs_cfg: dict[str, Any],
+    cell: dict[str, object],
+) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any] | None]:
+    """Perplexity and zero-shot accuracy of an in-memory (pruned or dense) model.
+
+    Args:
+        ppl_ids: the tokenized perplexity text, (1, n_tokens).
+        local_data: the built-in ``codeline`` task's Parquet file, when that task is listed.
+        ppl_cfg: ``evaluation`` settings (ppl_source, seqlen, batch_size, max_windows).
+        zs_cfg: ``evaluation.zeroshot`` settings (tasks, metric, batch_size, limit, seed).
+        cell: the cell's key columns (``grid.cell_keys``).
+
+    Returns:
+        The perplexity row, the zero-shot table and lm-eval's raw results (both ``None`` when no
+        zero-shot task is configured).
+    """
+    ppl = ppl_row(
+        model,
+        ppl_ids,
+        ppl_cfg["seqlen"],
+        ppl_cfg["batch_size"],
+        cell,
+        ppl_cfg["ppl_source"],
+        ppl_cfg["max_windows"],
+    )
+    if not zs_cfg["tasks"]:
+        return ppl, None, None
+    results = run_zeroshot(
+        model, tokenizer, zs_cfg["tasks"], local_data, zs_cfg["batch_size"], zs_cfg["limit"], zs_cfg["seed"]
+    )
+    return ppl, tidy_results(results, zs_cfg["tasks"], zs_cfg["metric"], cell), results
+
+
+@dataclass
+class CellResult:
+    """What one prune_evaluate job writes (``weights`` is ``None`` for the dense model)."""
+
+    linears: pd.DataFrame
+    weights: dict[str, torch.Tensor] | None
+    ppl: pd.DataFrame
+    zeroshot: pd.DataFrame | None
+    raw: dict[str, Any] | None
+    device: torch.device
+
+    def write(self, outputs: dict[str, str], provenance: dict[str, Any]) -> None:
+        """Write each table to its output (keys: linears, ppl, and weights, zeroshot, raw when the
+        rule declares them), each atomically: a killed job leaves no file that looks complete."""
+        from .provenance import atomic_file, write_parquet, write_safetensors
+        from .tables import PPL, PRUNED_LINEARS, ZEROSHOT
+        from .zeroshot import raw_json
+
+        if "weights" in outputs and self.weights is None:
+            raise ValueError("the dense reference has no pruned weights to keep")
+        if "zeroshot" in outputs and (self.zeroshot is None or self.raw is None):
+            raise ValueError("zero-shot outputs are declared but no zero-shot task was run")
+        if "weights" in outputs:
+            write_safetensors(self.weights, outputs["weights"], provenance)
+        write_parquet(self.linears, outputs["linears"], PRUNED_LINEARS, provenance)
+        write_parquet(self.ppl, outputs["ppl"], PPL, provenance)
+        if "zeroshot" in outputs:
+            with atomic_file(outputs["raw"]) as tmp:
+                tmp.write_text(raw_json(self.raw))
+            write_parquet(self.zeroshot, outputs["zeroshot"], ZEROSHOT, provenance)
+
+
+def evaluate_cell(
+    wildcards: dict[str, str],
+    params: dict[str, Any],
+    model_dir: str | None,
+    ppl_tokens: str | Path,
+    local_data: str | Path | None,
+    allocation: str | Path | None = None,
+    calibration_tokens: str | Path | None = None,
+) -> CellResult:
+    """Prune one cell in memory (no ``pruner`` wildcard: the dense model, unpruned), then measure it.
+
+    The model is loaded once, on the CPU: pruning streams its blocks through the GPU when one is
+    visible (``models.resolve_device``), then the whole pruned model moves there for evaluation.
+
+    Args:
+        wildcards: the rule's wildcards (the cell; only ``model`` for the dense reference).
+        params: the rule's params (model, evaluation, zeroshot, and pruning for a cell).
+        model_dir: the zoo's directory of a built-in model (``None`` for hub and local models).
+        ppl_tokens: the model's tokenized perplexity text (rule ppl_tokens).
+        local_data: the built-in ``codeline`` task's documents, when that task is listed.
+        allocation: the cell's block sparsities (rule allocate).
+        calibration_tokens: the model's calibration sequences (rule calibration_tokens).
+    """
+    from safetensors.torch import load_file
+
+    from .grid import cell_keys
+    from .models import load_model, load_tokenizer, resolve_device
+    from .pruning import dense_rows, linears_table, prune_cell
+
+    device = resolve_device(params["model"]["device"])
+    adapter = load_model(wildcards["model"], params["model"], model_dir, device="cpu")
+    linears, weights = linears_table(dense_rows(adapter), cell_keys(wildcards)), None
+    if "pruner" in wildcards:
+        if allocation is None or calibration_tokens is None:
+            raise ValueError("a pruned cell needs its allocation and calibration tokens")
+        sparsity = pd.read_parquet(allocation).sort_values("block")["block_sparsity"].tolist()
+        tokens = load_file(calibration_tokens)["input_ids"]
+        linears, weights = prune_cell(adapter, tokens, sparsity, wildcards, params["pruning"], device)
+    tokenizer = load_tokenizer(wildcards["model"], params["model"], model_dir)
+    ppl, zeroshot, raw = measure(
+        adapter.model.to(device),
+        tokenizer,
+        load_file(ppl_tokens)["input_ids"],
+        local_data,
+        params["evaluation"],
+        params["zeroshot"],
+        cell_keys(wildcards),
+    )
+    return CellResult(linears, weights, ppl, zeroshot, raw, device)

@@ -16,6 +16,7 @@ __all__ = [
     "HYPER",
     "Cell",
     "allocation_variants",
+    "cell_keys",
     "cells",
     "correction_variants",
     "hyperparameters",
@@ -107,3 +108,22 @@ def cells(config: dict[str, Any]) -> list[Cell]:
             n, m = (int(x) for x in structure.split(":"))
             out.append(Cell(model, pruner, structure_tag(structure), "uniform", "none", str(n / m)))
     return out
+
+
+def cell_keys(wildcards: dict[str, str]) -> dict[str, object]:
+    """The key columns of a cell from a rule's wildcards; the dense reference has only ``model``."""
+    if "pruner" not in wildcards:
+        return {
+            "model": wildcards["model"],
+            "pruner": "dense",
+            "structure": "unstructured",
+            "allocation": "dense",
+            "correction": "none",
+            "sparsity": 0.0,
+        }
+    keys = ("model", "pruner", "structure", "allocation", "correction")
+    return {
+        **{k: wildcards[k] for k in keys},
+        "structure": wildcards["structure"].replace("-", ":"),
+        "sparsity": float(wildcards["sparsity"]),
+    }

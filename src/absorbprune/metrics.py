@@ -24,16 +24,21 @@ def window_losses(
 ) -> torch.Tensor:
     """Mean token cross-entropy of each non-overlapping window of ``ids`` (1-D), float64 (n,).
 
+    With ``max_windows`` below the number of windows ``n``, windows ``i * n // max_windows`` for
+    ``i < max_windows`` are used: spread evenly over the whole text, not its beginning, so that a
+    capped estimate samples every part of the split (``None``: every window).
+
     Raises:
         ValueError: fewer tokens than one window.
         FloatingPointError: a non-finite loss.
     """
-    n = ids.numel() // seqlen
-    if max_windows is not None:
-        n = min(n, max_windows)
-    if n == 0:
+    total = ids.numel() // seqlen
+    if total == 0:
         raise ValueError(f"{ids.numel()} tokens do not fill one window of {seqlen}")
-    windows = ids[: n * seqlen].view(n, seqlen)
+    windows = ids[: total * seqlen].view(total, seqlen)
+    if max_windows is not None and max_windows < total:
+        windows = windows[torch.arange(max_windows) * total // max_windows]
+    n = windows.shape[0]
     device = next(model.parameters()).device
     losses = []
     for start in tqdm(range(0, n, batch_size), desc="perplexity", mininterval=10, disable=n <= batch_size):

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from .calibration import _SquareSum
 from .families import Adapter
+from .grid import cell_keys
 
 __all__ = [
     "PRUNERS",
@@ -326,48 +327,14 @@ def dense_rows(adapter: Adapter) -> list[dict[str, object]]:
     ]
 
 
-def linears_table(
-    rows: list[dict[str, object]],
-    model: str,
-    pruner: str,
-    structure: str,
-    allocation: str,
-    correction: str,
-    sparsity: float,
-) -> pd.DataFrame:
-    """Achieved sparsity per linear of one cell (columns of ``tables.PRUNED_LINEARS``)."""
-    table = pd.DataFrame(rows)
-    table.insert(0, "sparsity", float(sparsity))
-    for col, value in reversed(
-        list(
-            {
-                "model": model,
-                "pruner": pruner,
-                "structure": structure,
-                "allocation": allocation,
-                "correction": correction,
-            }.items()
-        )
-    ):
-        table.insert(0, col, value)
-    table = table.rename(columns={"target": "target_sparsity"})
+def linears_table(rows: list[dict[str, object]], cell: dict[str, object]) -> pd.DataFrame:
+    """Achieved sparsity per linear of one cell (columns of ``tables.PRUNED_LINEARS``); ``cell``:
+    the key columns (``grid.cell_keys``)."""
+    table = pd.DataFrame(rows).rename(columns={"target": "target_sparsity"})
+    for col, value in cell.items():
+        table[col] = value
     table["achieved_sparsity"] = table["zeros"] / table["params"]
-    return table[
-        [
-            "model",
-            "pruner",
-            "structure",
-            "allocation",
-            "correction",
-            "sparsity",
-            "block",
-            "linear",
-            "params",
-            "zeros",
-            "target_sparsity",
-            "achieved_sparsity",
-        ]
-    ]
+    return table[[*cell, "block", "linear", "params", "zeros", "target_sparsity", "achieved_sparsity"]]
 
 
 def pruned_weights(adapter: Adapter) -> dict[str, torch.Tensor]:
@@ -403,13 +370,5 @@ def prune_cell(
     }
     name = "/".join(cell[k] for k in ("model", "pruner", "structure", "allocation", "correction", "sparsity"))
     check_achieved(rows, out_features, name)
-    table = linears_table(
-        rows,
-        cell["model"],
-        cell["pruner"],
-        structure,
-        cell["allocation"],
-        cell["correction"],
-        float(cell["sparsity"]),
-    )
+    table = linears_table(rows, cell_keys(cell))
     return table, pruned_weights(adapter)

@@ -41,7 +41,7 @@ PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
 RUN_TIMEOUT_S = 540  # the whole module has to finish in 10 minutes on 2 cores
 # Rules whose running job the fixture may cancel (the first seen running; on a tie, in this order):
 # GPU stages whose memory grows with the attempt, late in the DAG so the retry delays little else.
-CANCEL_RULES = ("ppl", "zeroshot", "prune")
+CANCEL_RULES = ("prune_evaluate", "evaluate_dense")
 # Columns that measure wall-clock time differ between any two runs; the rest must be identical.
 WALL_CLOCK = re.compile(r"(^|_)seconds$")
 
