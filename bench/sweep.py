@@ -35,14 +35,23 @@ from absorbprune.sweeps import (
 )
 
 
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so a timer reads finished work (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def time_block_forward(adapter: Adapter, batch: int, seqlen: int, repeats: int) -> float:
     """Mean seconds of one block forward at (batch, seqlen), over every block, after a warm-up."""
-    x = torch.randn(batch, seqlen, adapter.model.config.hidden_size)
+    device = next(adapter.model.parameters()).device
+    x = torch.randn(batch, seqlen, adapter.model.config.hidden_size, device=device)
     adapter.run_block(0, x)
+    sync(device)
     start = time.perf_counter()
     for _ in range(repeats):
         for j in range(adapter.n_blocks):
             adapter.run_block(j, x)
+    sync(device)
     return (time.perf_counter() - start) / (repeats * adapter.n_blocks)
 
 
@@ -58,26 +67,35 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=4096, help="engine's tokens-per-forward cap (0: none)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (prints peak GPU memory)")
+    ap.add_argument("--budget-gb", type=float, default=16.0, help="the engine's memory budget")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
 
     spec = ArchSpec("llama", 512, args.hidden, args.intermediate, args.blocks, 4, 2, max(64, args.seqlen))
-    adapter = Adapter(random_model(spec, seed=0), "llama")
+    adapter = Adapter(random_model(spec, seed=0).to(device), "llama")
     ids = torch.randint(0, 512, (args.sequences, args.seqlen), generator=torch.Generator().manual_seed(0))
+    ids = ids.to(device)
     eps, seeds = eps_grid(1e-4, 1.0, args.eps_points), list(range(args.seeds))
     n_pert = len(eps) * len(seeds)
 
     t0 = time.perf_counter()
     traj = clean_trajectory(adapter, ids)
+    sync(device)
     t_clean = time.perf_counter() - t0
 
-    engine = SweepEngine(adapter, traj, "bench", budget_bytes=2**34, max_tokens=args.max_tokens or None)
+    budget = int(args.budget_gb * 2**30)
+    engine = SweepEngine(adapter, traj, "bench", budget_bytes=budget, max_tokens=args.max_tokens or None)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     # Interleaved per injection block, so minute-to-minute CPU speed swings hit both sides alike.
     t_engine = t_naive = 0.0
     engine_rows = naive_rows = naive_forwards = 0
     for k in range(adapter.n_blocks):
         t0 = time.perf_counter()
         engine_rows += len(engine.gaussian(k, eps, seeds))
+        sync(device)
         t_engine += time.perf_counter() - t0
         t0 = time.perf_counter()
         for s in seeds:
@@ -85,6 +103,7 @@ def main() -> None:
             for e in eps:
                 naive_rows += len(naive_drift(adapter, ids, traj, k, rescale(traj.state(k), u, [e])[0]))
                 naive_forwards += adapter.n_blocks
+        sync(device)
         t_naive += time.perf_counter() - t0
     assert naive_rows == engine_rows, (naive_rows, engine_rows)
 
@@ -101,7 +120,12 @@ def main() -> None:
     print(
         f"perturbations: {args.blocks} blocks x {len(eps)} eps x {len(seeds)} seeds = {args.blocks * n_pert}"
     )
-    print(f"clean trajectory (both need it once): {t_clean:.3f} s")
+    print(f"device: {device}; clean trajectory (both need it once): {t_clean:.3f} s")
+    print(f"engine seconds per injection block: {t_engine / args.blocks:.3f} s")
+    if device.type == "cuda":
+        print(
+            f"peak GPU memory (engine and naive): {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
+        )
     print(f"naive  (full forward per perturbation): {t_naive:.3f} s")
     print(
         f"engine (restart at h_k, batched):       {t_engine:.3f} s, {engine.block_forwards} block forwards "
