@@ -18,10 +18,16 @@ from typing import Any
 
 import pandas as pd
 import torch
+from safetensors.torch import load_file
 
 from .families import Adapter
+from .grid import cell_keys
 from .metrics import window_losses
-from .zeroshot import run_zeroshot, tidy_results
+from .models import load_model, load_tokenizer, resolve_device
+from .provenance import atomic_file, write_parquet, write_safetensors
+from .pruning import dense_rows, linears_table, prune_cell
+from .tables import PPL, PRUNED_LINEARS, ZEROSHOT
+from .zeroshot import raw_json, run_zeroshot, tidy_results
 
 __all__ = ["CellResult", "evaluate_cell", "load_pruned_weights", "measure", "ppl_row"]
 
@@ -125,10 +131,6 @@ class CellResult:
     def write(self, outputs: dict[str, str], provenance: dict[str, Any]) -> None:
         """Write each table to its output (keys: linears, ppl, and weights, zeroshot, raw when the
         rule declares them), each atomically: a killed job leaves no file that looks complete."""
-        from .provenance import atomic_file, write_parquet, write_safetensors
-        from .tables import PPL, PRUNED_LINEARS, ZEROSHOT
-        from .zeroshot import raw_json
-
         if "weights" in outputs and self.weights is None:
             raise ValueError("the dense reference has no pruned weights to keep")
         if "zeroshot" in outputs and (self.zeroshot is None or self.raw is None):
@@ -166,21 +168,17 @@ def evaluate_cell(
         allocation: the cell's block sparsities (rule allocate).
         calibration_tokens: the model's calibration sequences (rule calibration_tokens).
     """
-    from safetensors.torch import load_file
-
-    from .grid import cell_keys
-    from .models import load_model, load_tokenizer, resolve_device
-    from .pruning import dense_rows, linears_table, prune_cell
-
+    keys = cell_keys(wildcards)
     device = resolve_device(params["model"]["device"])
     adapter = load_model(wildcards["model"], params["model"], model_dir, device="cpu")
-    linears, weights = linears_table(dense_rows(adapter), cell_keys(wildcards)), None
     if "pruner" in wildcards:
         if allocation is None or calibration_tokens is None:
             raise ValueError("a pruned cell needs its allocation and calibration tokens")
         sparsity = pd.read_parquet(allocation).sort_values("block")["block_sparsity"].tolist()
         tokens = load_file(calibration_tokens)["input_ids"]
         linears, weights = prune_cell(adapter, tokens, sparsity, wildcards, params["pruning"], device)
+    else:  # the dense reference: its zeros per linear, nothing pruned
+        linears, weights = linears_table(dense_rows(adapter), keys), None
     tokenizer = load_tokenizer(wildcards["model"], params["model"], model_dir)
     ppl, zeroshot, raw = measure(
         adapter.model.to(device),
@@ -189,6 +187,6 @@ def evaluate_cell(
         local_data,
         params["evaluation"],
         params["zeroshot"],
-        cell_keys(wildcards),
+        keys,
     )
     return CellResult(linears, weights, ppl, zeroshot, raw, device)
