@@ -1,8 +1,10 @@
 # Helpers shared by the rules: paths, model lookups, input functions, code dependencies.
 import os
+import re
 from pathlib import Path
 
 from absorbprune.config import prune_sweep_sparsities
+from absorbprune.gguf_source import gguf_path
 from absorbprune.grid import allocation_variants, cells, correction_variants, hyperparameters
 
 RESULTS = "results"
@@ -40,9 +42,28 @@ def builtin_models():
     return [m for m in grid_models() if is_builtin(m)]
 
 
+def gguf_models():
+    return [m for m in grid_models() if config["models"][m]["source"] == "gguf"]
+
+
+def one_of(names):
+    """A wildcard regex matching exactly ``names`` (none: a regex that matches nothing)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+# Models the workflow writes to results/models/{model}: trained here, or converted from GGUF.
+BUILT_SOURCES = ("builtin", "gguf")
+
+
 def model_dir(wildcards):
-    """The zoo's directory for built-in models; hub and local models have no workflow input."""
-    return [f"{RESULTS}/models/{wildcards.model}"] if is_builtin(wildcards.model) else []
+    """The directory a built-in or GGUF model was written to; hub and local models have no input."""
+    built = config["models"][wildcards.model]["source"] in BUILT_SOURCES
+    return [f"{RESULTS}/models/{wildcards.model}"] if built else []
+
+
+def gguf_file(wildcards):
+    """The GGUF file of a gguf-source model (checked to exist by the config validation)."""
+    return str(gguf_path(wildcards.model, config["models"][wildcards.model]))
 
 
 def model_params(wildcards):
@@ -84,6 +105,8 @@ def final_targets():
         targets += [f"{RESULTS}/figures/{m}/allocations.png", f"{RESULTS}/figures/{m}/grid.png"]
     for m in builtin_models():
         targets.append(f"{RESULTS}/training/{m}/summary.parquet")
+    for m in gguf_models():
+        targets.append(f"{RESULTS}/conversion/{m}/summary.parquet")
     for m in grid_models():
         targets.append(f"{RESULTS}/calibration/{m}/layer_stats.parquet")
     if config["pruning"]["keep_weights"]:  # asked for, so turning it on after a run writes them

@@ -1,4 +1,5 @@
-# Built-in tiny models, offline: stdlib corpus -> BPE tokenizer -> token streams -> trained models.
+# Models the workflow writes itself, offline: built-in tiny models (stdlib corpus -> BPE tokenizer ->
+# token streams -> trained models) and GGUF files converted once into a from_pretrained directory.
 
 
 rule corpus:
@@ -60,6 +61,8 @@ rule train_tiny:
         code=code("zoo", "architectures", "metrics"),
     params:
         model=model_params,
+    wildcard_constraints:
+        model=one_of(builtin_models()),
     threads: train_threads
     log:
         f"{RESULTS}/logs/train_tiny/{{model}}.log",
@@ -67,3 +70,22 @@ rule train_tiny:
         ENV
     script:
         "scripts/train_tiny.py"
+
+
+rule convert_gguf:
+    output:
+        model=directory(f"{RESULTS}/models/{{model}}"),
+        summary=f"{RESULTS}/conversion/{{model}}/summary.parquet",
+    input:
+        gguf=gguf_file,
+        code=code("gguf_source", "families", "zoo"),
+    params:
+        model=model_params,
+    wildcard_constraints:
+        model=one_of(gguf_models()),
+    log:
+        f"{RESULTS}/logs/convert_gguf/{{model}}.log",
+    conda:
+        ENV
+    script:
+        "scripts/convert_gguf.py"

@@ -118,7 +118,7 @@ def test_illegal_allocation_hyperparameters_name_their_key():
     msg = bad(lambda c: c["allocation"]["alphapruning"].__setitem__("eps", -1))
     assert "allocation.alphapruning.eps" in msg
     msg = bad(lambda c: c["allocation"]["atp"].__setitem__("beta", 0.2))
-    assert "allocation.atp.beta" in msg and "tiny-llama" in msg and "at most" in msg
+    assert "allocation.atp.beta" in msg and "'smollm2' (30 blocks)" in msg and "at most" in msg
     assert "allocation.owl.M" in bad(lambda c: c["allocation"]["owl"].__setitem__("M", 7))
 
 

@@ -92,6 +92,33 @@ def _schema_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str
     return problems
 
 
+def _gguf_problems(key: str, model: dict[str, Any]) -> list[str]:
+    """A GGUF model's file must exist, and its header name an architecture the family reads (a header
+    read, no tensor data: milliseconds)."""
+    from .gguf_source import GgufError, check_architecture, gguf_path, inspect_gguf
+
+    try:
+        path = gguf_path(key, model)
+        check_architecture(inspect_gguf(path, key), key, model["family"], path)
+    except GgufError as err:
+        return [str(err)]
+    return []
+
+
+def _known_blocks(key: str, model: dict[str, Any]) -> int | None:
+    """A model's block count when known before any job: a built-in's arch, a GGUF file's header."""
+    if model.get("source") == "builtin":
+        return int(model["arch"]["n_blocks"])
+    if model.get("source") == "gguf":
+        from .gguf_source import GgufError, gguf_path, inspect_gguf
+
+        try:
+            return inspect_gguf(gguf_path(key, model), key).n_blocks
+        except GgufError:
+            return None  # already reported by _gguf_problems
+    return None
+
+
 def _semantic_problems(config: dict[str, Any]) -> list[str]:
     problems = []
     models = config.get("models", {})
@@ -141,6 +168,10 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
                     )
         elif m.get("arch") or m.get("train"):
             problems.append(f"config key '{where}': 'arch'/'train' apply only to source: builtin")
+        if m["source"] == "gguf":
+            problems += _gguf_problems(key, m)
+        elif "gguf" in m:
+            problems.append(f"config key '{where}.gguf': applies only to source: gguf")
     sweeps = config["sweeps"]
     if sweeps["n_sweep"] > config["calibration"]["n_samples"]:
         problems.append(
@@ -172,10 +203,9 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
     betas = config["allocation"]["atp"]["beta"]
     if "atp" in config["grid"]["allocations"]:
         for key in config["grid"]["models"]:
-            m = models.get(key, {})
-            if m.get("source") != "builtin":
+            n = _known_blocks(key, models.get(key, {}))
+            if n is None:
                 continue  # block count unknown until the model loads; the allocation job checks it
-            n = m["arch"]["n_blocks"]
             for s in config["grid"]["sparsities"]:
                 for beta in betas if isinstance(betas, list) else [betas]:
                     bound = min(2 * s, 2 * (1 - s)) / (n - 1)

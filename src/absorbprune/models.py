@@ -43,9 +43,9 @@ def resolve_dtype(name: str) -> torch.dtype:
 
 
 def _where(key: str, spec: dict[str, Any], model_dir: str | None) -> tuple[str, dict[str, Any]]:
-    if spec["source"] == "builtin":
+    if spec["source"] in ("builtin", "gguf"):
         if model_dir is None:
-            raise ValueError(f"model {key!r} is built-in: pass the directory the zoo rule wrote")
+            raise ValueError(f"model {key!r} is {spec['source']}: pass the directory the workflow wrote")
         return model_dir, {}
     if spec["source"] == "local":
         return os.path.expanduser(spec["path"]), {}
@@ -74,7 +74,7 @@ def load_tokenizer(key: str, spec: dict[str, Any], model_dir: str | None = None)
 
     where, extra = _where(key, spec, model_dir)
     try:
-        if spec["source"] == "builtin":
+        if spec["source"] in ("builtin", "gguf"):  # a tokenizer.json the workflow wrote
             return PreTrainedTokenizerFast.from_pretrained(where)
         return AutoTokenizer.from_pretrained(
             where, trust_remote_code=bool(spec["trust_remote_code"]), **extra

@@ -15,6 +15,7 @@ __all__ = [
     "ALLOCATION",
     "CELL_KEYS",
     "CODELINE",
+    "CONVERSION",
     "CORPUS",
     "DRIFT",
     "FINDINGS",
@@ -63,6 +64,22 @@ TRAIN_SUMMARY = pa.schema(
         ("valid_ppl_after", pa.float64()),  # validation perplexity after training
         ("train_seconds", pa.float64()),  # wall time of the optimisation loop (informative only)
         ("weights_sha256", pa.string()),  # sha256 of model.safetensors (bit-identity check)
+    ]
+)
+
+
+CONVERSION = pa.schema(
+    [
+        ("model", pa.string()),  # config model key
+        ("family", pa.string()),
+        ("gguf_file", pa.string()),  # the GGUF file converted (absolute path on the converting machine)
+        ("gguf_sha256", pa.string()),  # sha256 of that file
+        ("architecture", pa.string()),  # GGUF general.architecture
+        ("file_type", pa.string()),  # GGUF general.file_type (the quantization, e.g. MOSTLY_Q4_1)
+        ("tensor_types", pa.string()),  # quantization type:count of every tensor in the file
+        ("n_blocks", pa.int64()),
+        ("n_params", pa.int64()),  # all parameters of the converted model, embeddings included
+        ("weights_sha256", pa.string()),  # sha256 of the converted model.safetensors (float32)
     ]
 )
 

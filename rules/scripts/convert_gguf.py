@@ -1,0 +1,18 @@
+"""Rule convert_gguf: dequantize a GGUF file once -> results/models/{model}/ + conversion summary."""
+
+import pandas as pd
+
+from absorbprune.gguf_source import conversion_row, convert_gguf
+from absorbprune.jobs import start
+from absorbprune.provenance import write_parquet
+from absorbprune.tables import CONVERSION
+from absorbprune.zoo import save_model_dir
+
+job = start(snakemake, "gguf")
+family, key, gguf = job.params["model"]["family"], snakemake.wildcards.model, snakemake.input.gguf
+model, tokenizer, info = convert_gguf(gguf, key, family)
+row = conversion_row(key, family, gguf, info, model)
+prov = job.provenance(gguf={k: row[k] for k in ("gguf_file", "gguf_sha256", "file_type", "tensor_types")})
+row["weights_sha256"] = save_model_dir(model, tokenizer, snakemake.output.model, prov)
+prov["weights_sha256"] = row["weights_sha256"]
+write_parquet(pd.DataFrame([row]), snakemake.output.summary, CONVERSION, prov)
