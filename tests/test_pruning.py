@@ -52,6 +52,30 @@ def test_ties_are_broken_by_column_order():
     assert wanda_mask(w, torch.ones(6), 0.5)[0].tolist() == [True, True, True, False, False, False]
 
 
+def q4_1_like(rows: int, cols: int, seed: int) -> torch.Tensor:
+    """Weights as a Q4_1 GGUF file dequantizes them: each run of 32 is 16 levels of one scale and
+    offset, so equal magnitudes are common (SmolLM2's linears)."""
+    gen = torch.Generator().manual_seed(seed)
+    levels = torch.randint(0, 16, (rows, cols // 32, 32), generator=gen).float()
+    scale = torch.rand(rows, cols // 32, 1, generator=gen) * 0.01
+    offset = -8 * scale  # symmetric-ish around 0, as trained weights: +-x pairs tie in |W| too
+    return (levels * scale + offset).reshape(rows, cols)
+
+
+@pytest.mark.parametrize("s", [0.3, 0.5, 0.7])
+def test_ties_of_quantized_weights_break_by_index_deterministically(s):
+    w = q4_1_like(8, 64, seed=1)
+    assert w.abs().flatten().unique().numel() < w.numel() / 2  # ties are the rule, not the exception
+    norms = torch.ones(64)  # equal norms: Wanda meets the same ties
+    assert torch.equal(magnitude_mask(w, s), naive_magnitude(w.double(), s))
+    assert torch.equal(wanda_mask(w, norms, s), naive_wanda(w.double(), norms.double(), s))
+    assert torch.equal(magnitude_mask(w, s), magnitude_mask(w.clone(), s))  # a rerun picks the same
+    assert int(magnitude_mask(w, s).sum()) == math.floor(w.numel() * s)  # exactly k, ties or not
+    # N:M: within a group, tied scores go lowest input index first
+    tied = torch.ones(1, 8)
+    assert nm_mask(tied, 2, 4)[0].tolist() == [True, True, False, False] * 2
+
+
 @pytest.mark.parametrize(("n", "m"), [(2, 4), (4, 8)])
 def test_nm_structure_holds_in_every_group(n, m):
     gen = torch.Generator().manual_seed(0)
