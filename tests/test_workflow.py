@@ -67,30 +67,36 @@ def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
 def test_dry_run_dag_shape_of_the_default_config(tmp_path):
     wf = copy_workflow(tmp_path)
     assert planned_jobs(wf) == {
-        "corpus": 1,
-        "tokenizer": 1,
-        "corpus_ids": 2,  # train + valid streams
-        "train_tiny": 2,
-        "calibration_tokens": 2,
-        "calibrate": 2,
-        "sweep_magnitude": 2,
-        "sweep_prune": 8,  # 2 models x (grid 0.5, 0.7 + extra 0.3, 0.9)
-        "absorption": 8,
-        "findings": 2,
-        "sweep_figures": 2,
+        "corpus": 1,  # the built-in corpus: calibration, perplexity and codeline text
+        "convert_gguf": 1,  # SmolLM2's GGUF file -> results/models/smollm2 (no tokenizer or training jobs)
+        "calibration_tokens": 1,
+        "calibrate": 1,
+        "sweep_magnitude": 1,
+        "sweep_prune": 2,  # grid 0.5, 0.7 (no extra sparsities in the default)
+        "absorption": 2,
+        "findings": 1,
+        "sweep_figures": 1,
         "sweep_summary": 1,
-        "allocate": 40,  # 2 models x 5 allocations x 2 corrections x 2 sparsities
+        "allocate": 20,  # 5 allocations x 2 corrections x 2 sparsities
         "allocation_summary": 1,
-        "prune_evaluate": 40,  # prunes a cell and measures it (perplexity, zero-shot) in one job
-        "evaluate_dense": 2,
+        "prune_evaluate": 20,  # prunes a cell and measures it (perplexity, zero-shot) in one job
+        "evaluate_dense": 1,
         "pruning_summary": 1,
-        "ppl_tokens": 2,
+        "ppl_tokens": 1,
         "zeroshot_data": 1,
         "aggregate": 1,
-        "grid_figures": 2,
+        "grid_figures": 1,
         "report_table": 8,
         "all": 1,
     }
+
+
+def test_dry_run_with_tiny_models_beside_the_gguf_model(tmp_path):
+    """Both model-writing rules claim results/models/{model}: each only for its own source."""
+    wf = copy_workflow(tmp_path)
+    (wf / "both.yaml").write_text(yaml.safe_dump({"grid": {"models": ["smollm2", "tiny-llama"]}}))
+    jobs = planned_jobs(wf, "--configfile", "both.yaml")
+    assert jobs["convert_gguf"] == 1 and jobs["train_tiny"] == 1 and jobs["tokenizer"] == 1
 
 
 def test_paper_preset_dry_run_lists_every_job(tmp_path):

@@ -11,7 +11,7 @@ __all__ = ["summarize"]
 
 
 def summarize(results: Path) -> str:
-    """A short text summary: tiny-model training, per-block calibration statistics, the findings."""
+    """A short text summary: tiny-model training, GGUF conversion, per-block calibration statistics, the findings."""
     lines = [f"results in {results.resolve()}"]
     summaries = sorted(results.glob("training/*/summary.parquet"))
     if summaries:
@@ -22,6 +22,11 @@ def summarize(results: Path) -> str:
             "built-in models (validation perplexity before/after training):",
             table[cols].to_string(index=False, float_format="%.2f"),
         ]
+    conversions = sorted(results.glob("conversion/*/summary.parquet"))
+    if conversions:
+        table = pd.concat(pd.read_parquet(p) for p in conversions)
+        cols = ["model", "family", "architecture", "file_type", "n_blocks", "n_params", "gguf_sha256"]
+        lines += ["", "GGUF models (dequantized to float32):", table[cols].to_string(index=False)]
     for path in sorted(results.glob("calibration/*/layer_stats.parquet")):
         stats = pd.read_parquet(path)
         block_cols = [c for c in stats.columns if c.startswith("block_") and c != "block_params"]
