@@ -39,8 +39,8 @@ def build(args) -> tuple[Adapter, torch.Tensor]:
         args.hidden,
         args.intermediate,
         args.blocks,
-        args.hidden // 64,
-        args.hidden // 64,
+        args.heads or args.hidden // 64,
+        args.kv_heads or args.heads or args.hidden // 64,
         max(128, args.seqlen),
     )
     adapter = Adapter(random_model(spec, seed=0), "llama")
@@ -108,6 +108,7 @@ def run_child(args, variant: str, pruner: str) -> dict:
         "device",
     ):
         cmd += [f"--{key}", str(getattr(args, key))]
+    cmd += ["--heads", str(args.heads), "--kv-heads", str(args.kv_heads)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
     out = proc.stdout.read()
@@ -123,6 +124,8 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=8)
     ap.add_argument("--hidden", type=int, default=1024)
     ap.add_argument("--intermediate", type=int, default=2752)
+    ap.add_argument("--heads", type=int, default=0, help="attention heads (0: hidden / 64; SmolLM2-135M: 9)")
+    ap.add_argument("--kv-heads", type=int, default=0, help="key/value heads (0: as heads; SmolLM2-135M: 3)")
     ap.add_argument("--samples", type=int, default=16, help="calibration sequences")
     ap.add_argument("--seqlen", type=int, default=128)
     ap.add_argument("--batch", type=int, default=8, help="our sequences per forward")
@@ -137,7 +140,9 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    params = args.blocks * (4 * args.hidden**2 + 3 * args.hidden * args.intermediate)
+    heads = args.heads or args.hidden // 64
+    kv = (args.kv_heads or heads) / heads  # k and v projections are this share of q's size under GQA
+    params = args.blocks * ((2 + 2 * kv) * args.hidden**2 + 3 * args.hidden * args.intermediate)
     print(
         f"model: llama, {args.blocks} blocks, hidden {args.hidden}, {params / 1e6:.0f}M prunable parameters; "
         f"{args.samples} x {args.seqlen} calibration tokens; device {args.device}"

@@ -61,6 +61,8 @@ def main() -> None:
     # defaults: the shape of the default tiny models and sweep set, with 16 blocks
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--intermediate", type=int, default=352)
+    ap.add_argument("--heads", type=int, default=4, help="attention heads (SmolLM2-135M: 9)")
+    ap.add_argument("--kv-heads", type=int, default=2, help="key/value heads (SmolLM2-135M: 3)")
     ap.add_argument("--sequences", type=int, default=8, help="sweep-set size N")
     ap.add_argument("--seqlen", type=int, default=128)
     ap.add_argument("--eps-points", type=int, default=9)
@@ -73,7 +75,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
-    spec = ArchSpec("llama", 512, args.hidden, args.intermediate, args.blocks, 4, 2, max(64, args.seqlen))
+    spec = ArchSpec(
+        "llama",
+        512,
+        args.hidden,
+        args.intermediate,
+        args.blocks,
+        args.heads,
+        args.kv_heads,
+        max(64, args.seqlen),
+    )
     adapter = Adapter(random_model(spec, seed=0).to(device), "llama")
     ids = torch.randint(0, 512, (args.sequences, args.seqlen), generator=torch.Generator().manual_seed(0))
     ids = ids.to(device)
