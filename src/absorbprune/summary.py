@@ -11,7 +11,8 @@ __all__ = ["summarize"]
 
 
 def summarize(results: Path) -> str:
-    """A short text summary: tiny-model training, GGUF conversion, per-block calibration statistics, the findings."""
+    """A short text summary: tiny-model training, GGUF conversion, per-block calibration statistics,
+    the findings, the dense references and the headline."""
     lines = [f"results in {results.resolve()}"]
     summaries = sorted(results.glob("training/*/summary.parquet"))
     if summaries:
