@@ -68,7 +68,7 @@ def test_missing_local_path():
 
 def test_hub_model_needs_an_id_and_grid_models_must_exist():
     assert "models.x" in bad(lambda c: c["models"].__setitem__("x", {"source": "hub", "family": "llama"}))
-    assert "grid.models[2]" in bad(lambda c: c["grid"]["models"].append("nope"))
+    assert "grid.models[1]" in bad(lambda c: c["grid"]["models"].append("nope"))  # after smollm2
 
 
 def test_unknown_key_and_bad_types():
@@ -80,7 +80,11 @@ def test_unknown_key_and_bad_types():
 def test_builtin_shape_checks():
     msg = bad(lambda c: c["models"]["tiny-llama"]["arch"].__setitem__("n_heads", 3))
     assert "models.tiny-llama.arch.n_heads" in msg
-    msg = bad(lambda c: c["calibration"].__setitem__("seqlen", 4096))
+    def long_tiny(c):  # the run's sequence lengths are checked for the grid's models
+        c["grid"]["models"] = ["tiny-llama"]
+        c["calibration"]["seqlen"] = 4096
+
+    msg = bad(long_tiny)
     assert "calibration.seqlen" in msg and "max_position" in msg
 
 
@@ -103,7 +107,7 @@ def _walk(node, path):
 def test_every_schema_key_has_a_description_and_leaf_keys_a_default():
     """Every key documents itself; optional leaves say what they default to."""
     schema = load_schema()
-    no_default_ok = {"id", "path", "n_blocks", "source", "family", "models", "arch", "train", "grid"}
+    no_default_ok = {"id", "path", "n_blocks", "source", "family", "models", "arch", "train", "grid", "gguf"}
     for path, sub in _walk(schema, ""):
         if "$ref" in sub:  # keywords beside $ref refine the referenced schema
             sub = {**schema["$defs"][sub["$ref"].rsplit("/", 1)[1]], **sub}
@@ -133,5 +137,5 @@ def test_hyperparameter_lists_become_variants():
     assert variants["owl-lambda0.05"] == ("owl", {"lambda": 0.05}) and "owl" not in variants
     assert hyperparameters(cfg, "tiny-opt", "alphapruning") == ("alphapruning", {"eps": 0.2})
     assert hyperparameters(cfg, "tiny-llama", "alphapruning") == ("alphapruning", {"eps": 0.3})
-    # 2 models x (uniform, 2 owl, alphapruning, atp, dlp) x 2 corrections x 2 sparsities
-    assert len(cells(cfg)) == 2 * 6 * 2 * 2
+    # 1 model (smollm2) x (uniform, 2 owl, alphapruning, atp, dlp) x 2 corrections x 2 sparsities
+    assert len(cells(cfg)) == 1 * 6 * 2 * 2
