@@ -80,6 +80,7 @@ def test_unknown_key_and_bad_types():
 def test_builtin_shape_checks():
     msg = bad(lambda c: c["models"]["tiny-llama"]["arch"].__setitem__("n_heads", 3))
     assert "models.tiny-llama.arch.n_heads" in msg
+
     def long_tiny(c):  # the run's sequence lengths are checked for the grid's models
         c["grid"]["models"] = ["tiny-llama"]
         c["calibration"]["seqlen"] = 4096
