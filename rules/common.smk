@@ -3,7 +3,7 @@ import os
 import re
 from pathlib import Path
 
-from absorbprune.config import prune_sweep_sparsities
+from absorbprune.config import BUILT_SOURCES, prune_sweep_sparsities
 from absorbprune.gguf_source import gguf_path
 from absorbprune.grid import allocation_variants, cells, correction_variants, hyperparameters
 
@@ -49,10 +49,6 @@ def gguf_models():
 def one_of(names):
     """A wildcard regex matching exactly ``names`` (none: a regex that matches nothing)."""
     return "|".join(re.escape(n) for n in names) or "(?!)"
-
-
-# Models the workflow writes to results/models/{model}: trained here, or converted from GGUF.
-BUILT_SOURCES = ("builtin", "gguf")
 
 
 def model_dir(wildcards):

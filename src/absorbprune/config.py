@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 __all__ = [
+    "BUILT_SOURCES",
     "ConfigError",
     "config_hash",
     "load_schema",
@@ -25,6 +26,11 @@ __all__ = [
     "resolve",
     "validate_config",
 ]
+
+
+# Model sources whose directory the workflow writes itself (results/models/{model}): trained here,
+# or converted from a GGUF file. One place, read by the rules and by model loading.
+BUILT_SOURCES = ("builtin", "gguf")
 
 
 class ConfigError(ValueError):
@@ -92,36 +98,24 @@ def _schema_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str
     return problems
 
 
-def _gguf_problems(key: str, model: dict[str, Any]) -> list[str]:
+def _gguf_problems(key: str, model: dict[str, Any]) -> tuple[list[str], int | None]:
     """A GGUF model's file must exist, and its header name an architecture the family reads (a header
-    read, no tensor data: milliseconds)."""
+    read, no tensor data: milliseconds). Returns the problems and the header's block count."""
     from .gguf_source import GgufError, check_architecture, gguf_path, inspect_gguf
 
     try:
         path = gguf_path(key, model)
-        check_architecture(inspect_gguf(path, key), key, model["family"], path)
+        info = inspect_gguf(path, key)
+        check_architecture(info, key, model["family"], path)
     except GgufError as err:
-        return [str(err)]
-    return []
-
-
-def _known_blocks(key: str, model: dict[str, Any]) -> int | None:
-    """A model's block count when known before any job: a built-in's arch, a GGUF file's header."""
-    if model.get("source") == "builtin":
-        return int(model["arch"]["n_blocks"])
-    if model.get("source") == "gguf":
-        from .gguf_source import GgufError, gguf_path, inspect_gguf
-
-        try:
-            return inspect_gguf(gguf_path(key, model), key).n_blocks
-        except GgufError:
-            return None  # already reported by _gguf_problems
-    return None
+        return [str(err)], None
+    return [], info.n_blocks
 
 
 def _semantic_problems(config: dict[str, Any]) -> list[str]:
     problems = []
     models = config.get("models", {})
+    blocks: dict[str, int | None] = {}  # block counts known before any job (built-in arch, GGUF header)
     for i, key in enumerate(config.get("grid", {}).get("models", [])):
         if key not in models:
             problems.append(
@@ -169,7 +163,10 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
         elif m.get("arch") or m.get("train"):
             problems.append(f"config key '{where}': 'arch'/'train' apply only to source: builtin")
         if m["source"] == "gguf":
-            problems += _gguf_problems(key, m)
+            found, blocks[key] = _gguf_problems(key, m)
+            problems += found
+        elif m["source"] == "builtin":
+            blocks[key] = int(m["arch"]["n_blocks"])
         elif "gguf" in m:
             problems.append(f"config key '{where}.gguf': applies only to source: gguf")
     sweeps = config["sweeps"]
@@ -203,7 +200,7 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
     betas = config["allocation"]["atp"]["beta"]
     if "atp" in config["grid"]["allocations"]:
         for key in config["grid"]["models"]:
-            n = _known_blocks(key, models.get(key, {}))
+            n = blocks.get(key)
             if n is None:
                 continue  # block count unknown until the model loads; the allocation job checks it
             for s in config["grid"]["sparsities"]:
