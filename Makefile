@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run   - create/refresh .venv from requirements.lock, install the package, run the workflow
-#   make test  - the same environment, then ruff, snakemake --lint and the test suite
+#   make test  - the same environment, then ruff, snakefmt, snakemake --lint and the test suite
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -36,6 +36,7 @@ dry-run: env
 lint: env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile rules/
 	$(BIN)/snakemake --lint
 
 test: lint

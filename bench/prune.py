@@ -28,8 +28,9 @@ import time
 import torch
 
 from absorbprune.architectures import ArchSpec, random_model
+from absorbprune.calibration import SquareSum
 from absorbprune.families import Adapter
-from absorbprune.pruning import _Hessian, _SquareSum, prune_model, sparsegpt_prune
+from absorbprune.pruning import Hessian, prune_model, sparsegpt_prune
 
 
 def build(args) -> tuple[Adapter, torch.Tensor]:
@@ -55,7 +56,7 @@ def reference_prune(adapter: Adapter, ids: torch.Tensor, pruner: str, sparsity: 
     for block in range(adapter.n_blocks):
         linears = adapter.linears(block)
         stats = {
-            n: (_Hessian if pruner == "sparsegpt" else _SquareSum)(lin.in_features, torch.device("cpu"))
+            n: (Hessian if pruner == "sparsegpt" else SquareSum)(lin.in_features, torch.device("cpu"))
             for n, lin in linears.items()
         }
         handles = [lin.register_forward_pre_hook(stats[n]) for n, lin in linears.items()]

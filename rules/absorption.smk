@@ -2,12 +2,12 @@
 
 
 rule absorption:
+    input:
+        drift=f"{RESULTS}/sweeps/{{model}}/prune_s{{sparsity}}.parquet",
+        code=script_code("absorption"),
     output:
         coefficients=f"{RESULTS}/absorption/{{model}}/coefficients_s{{sparsity}}.parquet",
         gains=f"{RESULTS}/absorption/{{model}}/gains_s{{sparsity}}.parquet",
-    input:
-        drift=f"{RESULTS}/sweeps/{{model}}/prune_s{{sparsity}}.parquet",
-        code=code("absorption"),
     log:
         f"{RESULTS}/logs/absorption/{{model}}_s{{sparsity}}.log",
     conda:
@@ -17,25 +17,32 @@ rule absorption:
 
 
 rule findings:
-    output:
-        findings=f"{RESULTS}/absorption/{{model}}/findings.parquet",
-        transitions=f"{RESULTS}/absorption/{{model}}/transitions.parquet",
     input:
         coefficients=f"{RESULTS}/absorption/{{model}}/coefficients_s{MAIN_SPARSITY}.parquet",
         prune=f"{RESULTS}/sweeps/{{model}}/prune_s{MAIN_SPARSITY}.parquet",
         magnitude=f"{RESULTS}/sweeps/{{model}}/magnitude.parquet",
-        code=code("absorption"),
-    params:
-        main_sparsity=config["sweeps"]["main_sparsity"],
+        code=script_code("findings"),
+    output:
+        findings=f"{RESULTS}/absorption/{{model}}/findings.parquet",
+        transitions=f"{RESULTS}/absorption/{{model}}/transitions.parquet",
     log:
         f"{RESULTS}/logs/findings/{{model}}.log",
     conda:
         ENV
+    params:
+        main_sparsity=config["sweeps"]["main_sparsity"],
     script:
         "scripts/findings.py"
 
 
 rule sweep_figures:
+    input:
+        prune=f"{RESULTS}/sweeps/{{model}}/prune_s{MAIN_SPARSITY}.parquet",
+        magnitude=f"{RESULTS}/sweeps/{{model}}/magnitude.parquet",
+        coefficients=expand(
+            f"{RESULTS}/absorption/{{{{model}}}}/coefficients_s{{s}}.parquet", s=SWEEP_SPARSITIES
+        ),
+        code=script_code("sweep_figures"),
     output:
         drift=report(
             f"{RESULTS}/figures/{{model}}/drift_depth.png",
@@ -55,28 +62,17 @@ rule sweep_figures:
             category="1 Perturbation sweeps",
             subcategory="{model}",
         ),
-    input:
-        prune=f"{RESULTS}/sweeps/{{model}}/prune_s{MAIN_SPARSITY}.parquet",
-        magnitude=f"{RESULTS}/sweeps/{{model}}/magnitude.parquet",
-        coefficients=expand(
-            f"{RESULTS}/absorption/{{{{model}}}}/coefficients_s{{s}}.parquet", s=SWEEP_SPARSITIES
-        ),
-        code=code("figures"),
-    params:
-        main_sparsity=config["sweeps"]["main_sparsity"],
     log:
         f"{RESULTS}/logs/sweep_figures/{{model}}.log",
     conda:
         ENV
+    params:
+        main_sparsity=config["sweeps"]["main_sparsity"],
     script:
         "scripts/sweep_figures.py"
 
 
 rule sweep_summary:
-    output:
-        absorption=f"{RESULTS}/summary/absorption.parquet",
-        drift=f"{RESULTS}/summary/drift.parquet",
-        findings=f"{RESULTS}/summary/findings.parquet",
     input:
         absorption=expand(
             f"{RESULTS}/absorption/{{m}}/coefficients_s{{s}}.parquet", m=grid_models(), s=SWEEP_SPARSITIES
@@ -84,6 +80,11 @@ rule sweep_summary:
         drift=expand(f"{RESULTS}/sweeps/{{m}}/magnitude.parquet", m=grid_models())
         + expand(f"{RESULTS}/sweeps/{{m}}/prune_s{{s}}.parquet", m=grid_models(), s=SWEEP_SPARSITIES),
         findings=expand(f"{RESULTS}/absorption/{{m}}/findings.parquet", m=grid_models()),
+        code=script_code("concat_tables"),
+    output:
+        absorption=f"{RESULTS}/summary/absorption.parquet",
+        drift=f"{RESULTS}/summary/drift.parquet",
+        findings=f"{RESULTS}/summary/findings.parquet",
     log:
         f"{RESULTS}/logs/sweep_summary.log",
     conda:

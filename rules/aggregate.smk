@@ -1,19 +1,19 @@
-# Aggregation: the RESULTS.md grid tables, the grid figures, and HTML tables for the report.
+# Aggregation: the grid tables of docs/results.md, the grid figures, and HTML tables for the report.
 
 SUMMARY_TABLES = ["grid", "headline", "zeroshot", "findings", "absorption", "allocations", "drift", "pruning"]
 
 
 rule aggregate:
-    output:
-        grid=f"{RESULTS}/summary/grid.parquet",
-        zeroshot=f"{RESULTS}/summary/zeroshot.parquet",
-        headline=f"{RESULTS}/summary/headline.parquet",
     input:
         linears=[f"{cell_dir(c)}/linears.parquet" for c in CELLS]
         + [f"{RESULTS}/pruned/{m}/dense/linears.parquet" for m in grid_models()],
         ppl=[f"{d}/ppl.parquet" for d in eval_dirs()],
         zeroshot=[f"{d}/zeroshot.parquet" for d in eval_dirs()] if ZEROSHOT_TASKS else [],
-        code=code("aggregate"),
+        code=script_code("aggregate"),
+    output:
+        grid=f"{RESULTS}/summary/grid.parquet",
+        zeroshot=f"{RESULTS}/summary/zeroshot.parquet",
+        headline=f"{RESULTS}/summary/headline.parquet",
     log:
         f"{RESULTS}/logs/aggregate.log",
     conda:
@@ -23,6 +23,10 @@ rule aggregate:
 
 
 rule grid_figures:
+    input:
+        allocations=f"{RESULTS}/summary/allocations.parquet",
+        grid=f"{RESULTS}/summary/grid.parquet",
+        code=script_code("grid_figures"),
     output:
         allocations=report(
             f"{RESULTS}/figures/{{model}}/allocations.png",
@@ -36,10 +40,6 @@ rule grid_figures:
             category="3 Evaluation",
             subcategory="{model}",
         ),
-    input:
-        allocations=f"{RESULTS}/summary/allocations.parquet",
-        grid=f"{RESULTS}/summary/grid.parquet",
-        code=code("figures"),
     log:
         f"{RESULTS}/logs/grid_figures/{{model}}.log",
     conda:
@@ -49,6 +49,9 @@ rule grid_figures:
 
 
 rule report_table:
+    input:
+        table=f"{RESULTS}/summary/{{table}}.parquet",
+        code=script_code("report_table"),
     output:
         report(
             f"{RESULTS}/report/{{table}}.html",
@@ -56,13 +59,10 @@ rule report_table:
             category="4 Tables",
             labels={"table": "{table}"},
         ),
-    input:
-        table=f"{RESULTS}/summary/{{table}}.parquet",
-        code=code("report"),
-    wildcard_constraints:
-        table="|".join(SUMMARY_TABLES),
     log:
         f"{RESULTS}/logs/report_table/{{table}}.log",
+    wildcard_constraints:
+        table="|".join(SUMMARY_TABLES),
     conda:
         ENV
     script:

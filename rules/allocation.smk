@@ -2,27 +2,28 @@
 
 
 rule allocate:
-    output:
-        f"{RESULTS}/allocations/{{model}}/{{allocation}}/{{correction}}/s{{sparsity}}.parquet",
     input:
         stats=f"{RESULTS}/calibration/{{model}}/layer_stats.parquet",
         coefficients=absorption_input,
-        code=code("allocation"),
-    params:
-        alloc=allocation_params,
+        code=script_code("allocate"),
+    output:
+        f"{RESULTS}/allocations/{ALLOCATION_PATTERN}.parquet",
     log:
-        f"{RESULTS}/logs/allocate/{{model}}/{{allocation}}_{{correction}}_s{{sparsity}}.log",
+        f"{RESULTS}/logs/allocate/{ALLOCATION_PATTERN}.log",
     conda:
         ENV
+    params:
+        alloc=allocation_params,
     script:
         "scripts/allocate.py"
 
 
 rule allocation_summary:
-    output:
-        f"{RESULTS}/summary/allocations.parquet",
     input:
-        sorted({allocation_path(c) for c in CELLS}),
+        allocations=sorted({allocation_path(c) for c in CELLS}),
+        code=script_code("concat_tables"),
+    output:
+        allocations=f"{RESULTS}/summary/allocations.parquet",
     log:
         f"{RESULTS}/logs/allocation_summary.log",
     conda:

@@ -3,9 +3,22 @@ import os
 import re
 from pathlib import Path
 
-from absorbprune.config import BUILT_SOURCES, prune_sweep_sparsities
+from absorbprune.codedeps import script_modules
+from absorbprune.config import owl_thresholds, prune_sweep_sparsities
 from absorbprune.gguf_source import gguf_path
-from absorbprune.grid import allocation_variants, cells, correction_variants, hyperparameters
+from absorbprune.grid import (
+    ALLOCATION_PATTERN,
+    CELL_LOG_PATTERN,
+    CELL_PATTERN,
+    allocation_variants,
+    cells,
+    correction_variants,
+    hyperparameters,
+)
+from absorbprune.registry.allocators import CORRECTIONS
+from absorbprune.registry.models import built_here
+from absorbprune.registry.pruners import PRUNERS
+from absorbprune.registry.tasks import ZEROSHOT_TASKS as ZEROSHOT_BUILTIN
 
 RESULTS = "results"
 # Relative to the working directory, so a moved or copied checkout keeps its jobs' recorded
@@ -14,20 +27,21 @@ SRC = Path(os.path.relpath(Path(workflow.basedir) / "src" / "absorbprune"))
 ENV = "../envs/workflow.yaml"
 
 
-wildcard_constraints:
-    model="[A-Za-z0-9][A-Za-z0-9_.-]*",
-    split="train|valid|test",
-    sparsity="0\.[0-9]+",
-    structure="unstructured|[0-9]+-[0-9]+",
-    pruner="magnitude|wanda|sparsegpt",
-    allocation="[a-z]+(-[a-z]+[0-9.e-]+)*",
-    correction="[a-z]+(-[a-z]+[0-9.e-]+)*",
+SCRIPTS = Path(workflow.basedir) / "rules" / "scripts"
 
 
-def code(*modules):
-    """Stage modules as inputs: Snakemake tracks a script's own file, not what it imports,
-    so editing one of these reruns exactly the jobs that declare it (and their downstream)."""
-    return [str(SRC / f"{m}.py") for m in modules]
+def script_code(name):
+    """The package modules rule script ``scripts/{name}.py`` runs (its imports, followed through the
+    package: absorbprune.codedeps), as inputs: Snakemake tracks a script's own file but not what it
+    imports, so editing a module reruns exactly the jobs that run it, and their downstream."""
+    return [
+        str(SRC / p.relative_to(SRC.resolve())) for p in script_modules(SCRIPTS / f"{name}.py", SRC.resolve())
+    ]
+
+
+def one_of(names):
+    """A wildcard regex matching exactly ``names`` (none: a regex that matches nothing)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
 def grid_models():
@@ -46,14 +60,9 @@ def gguf_models():
     return [m for m in grid_models() if config["models"][m]["source"] == "gguf"]
 
 
-def one_of(names):
-    """A wildcard regex matching exactly ``names`` (none: a regex that matches nothing)."""
-    return "|".join(re.escape(n) for n in names) or "(?!)"
-
-
 def model_dir(wildcards):
     """The directory a built-in or GGUF model was written to; hub and local models have no input."""
-    built = config["models"][wildcards.model]["source"] in BUILT_SOURCES
+    built = built_here(config["models"][wildcards.model]["source"])
     return [f"{RESULTS}/models/{wildcards.model}"] if built else []
 
 
@@ -93,7 +102,9 @@ def final_targets():
         f"{RESULTS}/summary/findings.parquet",
     ]
     for m in grid_models():
-        targets += expand(f"{RESULTS}/figures/{m}/{{fig}}.png", fig=["drift_depth", "transition", "absorption"])
+        targets += expand(
+            f"{RESULTS}/figures/{m}/{{fig}}.png", fig=["drift_depth", "transition", "absorption"]
+        )
         targets.append(f"{RESULTS}/pruned/{m}/dense/linears.parquet")
     targets += [f"{RESULTS}/summary/{t}.parquet" for t in SUMMARY_TABLES]
     targets += [f"{RESULTS}/report/{t}.html" for t in SUMMARY_TABLES]
@@ -106,7 +117,7 @@ def final_targets():
     for m in grid_models():
         targets.append(f"{RESULTS}/calibration/{m}/layer_stats.parquet")
     if config["pruning"]["keep_weights"]:  # asked for, so turning it on after a run writes them
-        targets += [f"{RESULTS}/pruned/{cell_path(c)}/weights.safetensors" for c in CELLS]
+        targets += [f"{cell_dir(c)}/weights.safetensors" for c in CELLS]
     return targets
 
 
@@ -121,14 +132,35 @@ MAIN_SPARSITY = sparsity_tag(config["sweeps"]["main_sparsity"])
 
 def sweep_params():
     """The sweep settings every sweep job uses (changing one reruns the sweeps)."""
-    keys = ("n_sweep", "eps_min", "eps_max", "eps_points", "seeds", "magnitude_kinds", "prune_dir_sparsity",
-            "memory_budget_gb", "max_tokens_per_forward")
+    keys = (
+        "n_sweep",
+        "eps_min",
+        "eps_max",
+        "eps_points",
+        "seeds",
+        "magnitude_kinds",
+        "prune_dir_sparsity",
+        "memory_budget_gb",
+        "max_tokens_per_forward",
+    )
     return {k: config["sweeps"][k] for k in keys}
 
 
 ALLOC_VARIANTS = allocation_variants(config)
 CORR_VARIANTS = correction_variants(config)
 CELLS = cells(config)
+
+
+# Every wildcard matches exactly the values this config can produce (names from the registries and
+# the grid), so a path no rule should match is refused at DAG building, not half-matched.
+wildcard_constraints:
+    model=one_of(config["models"]),
+    split="train|valid|test",
+    sparsity="0\\.[0-9]+",
+    structure="unstructured|[0-9]+-[0-9]+",
+    pruner=one_of(PRUNERS),
+    allocation=one_of(sorted({*ALLOC_VARIANTS, *(c.allocation for c in CELLS)})),
+    correction=one_of(CORR_VARIANTS),
 
 
 # Pruning settings that change results (keep_weights only decides whether weights are kept).
@@ -139,39 +171,42 @@ def allocation_params(wildcards):
     """Resolved allocator and correction hyperparameters of one allocation job."""
     name, hp = hyperparameters(config, wildcards.model, wildcards.allocation)
     correction, chp = CORR_VARIANTS[wildcards.correction]
-    return {"allocation": name, "hp": hp, "correction": correction, "gamma": chp.get("gamma", 0.0),
-            "s_min": config["allocation"]["s_min"], "s_max": config["allocation"]["s_max"]}
+    return {
+        "allocation": name,
+        "hp": hp,
+        "correction": correction,
+        "correction_hp": chp,
+        "s_min": config["allocation"]["s_min"],
+        "s_max": config["allocation"]["s_max"],
+    }
 
 
 def absorption_input(wildcards):
-    """The absorption coefficients at the cell's sparsity, for corrected allocations only."""
-    if CORR_VARIANTS[wildcards.correction][0] == "none":
+    """The absorption coefficients at the cell's sparsity, for corrections that read them."""
+    if "coefficients" not in CORRECTIONS[CORR_VARIANTS[wildcards.correction][0]].meta:
         return []
     return [f"{RESULTS}/absorption/{wildcards.model}/coefficients_s{wildcards.sparsity}.parquet"]
 
 
-# A cell's path below a stage directory, as a rule pattern and for a grid.Cell.
-CELL_PATTERN = "{model}/{pruner}/{structure}/{allocation}/{correction}/s{sparsity}"
-CELL_LOG = "{model}/{pruner}_{structure}_{allocation}_{correction}_s{sparsity}"
-
-
-def cell_path(c):
-    return f"{c.model}/{c.pruner}/{c.structure}/{c.allocation}/{c.correction}/s{c.sparsity}"
-
-
 def cell_dir(c):
-    return f"{RESULTS}/pruned/{cell_path(c)}"
+    return f"{RESULTS}/pruned/{c.path()}"
+
+
+def allocation_path(c):
+    return f"{RESULTS}/allocations/{c.allocation_path()}.parquet"
 
 
 def eval_dirs():
     """Every evaluated cell's directory under results/eval, dense references included."""
-    return [f"{RESULTS}/eval/{cell_path(c)}" for c in CELLS] + [f"{RESULTS}/eval/{m}/dense" for m in grid_models()]
+    return [f"{RESULTS}/eval/{c.path()}" for c in CELLS] + [
+        f"{RESULTS}/eval/{m}/dense" for m in grid_models()
+    ]
 
 
 # Perplexity settings (the dense reference's and every cell's).
 PPL_PARAMS = {k: config["evaluation"][k] for k in ("ppl_source", "seqlen", "batch_size", "max_windows")}
 # Zero-shot settings; the codeline builder's own settings reach the jobs through its data file.
-ZEROSHOT_PARAMS = {k: v for k, v in config["evaluation"]["zeroshot"].items() if k != "codeline"}
+ZEROSHOT_PARAMS = {k: v for k, v in config["evaluation"]["zeroshot"].items() if k not in ZEROSHOT_BUILTIN}
 ZEROSHOT_TASKS = ZEROSHOT_PARAMS["tasks"]
 
 
@@ -189,7 +224,3 @@ def cell_outputs(pruned, evaluated, dense=False):
 def zeroshot_data(wildcards):
     """The built-in task's documents when the codeline task is listed."""
     return [f"{RESULTS}/eval/zeroshot/codeline.parquet"] if "codeline" in ZEROSHOT_TASKS else []
-
-
-def allocation_path(c):
-    return f"{RESULTS}/allocations/{c.model}/{c.allocation}/{c.correction}/s{c.sparsity}.parquet"

@@ -2,20 +2,20 @@
 
 
 rule calibration_tokens:
-    output:
-        f"{RESULTS}/calibration/{{model}}/tokens.safetensors",
     input:
         model=model_dir,
         corpus=calibration_corpus,
-        code=code("data"),
-    params:
-        model=model_params,
-        calibration={k: config["calibration"][k] for k in ("source", "n_samples", "seqlen", "seed")},
-        dataset=dataset_params(config["calibration"]["source"]),
+        code=script_code("calibration_tokens"),
+    output:
+        f"{RESULTS}/calibration/{{model}}/tokens.safetensors",
     log:
         f"{RESULTS}/logs/calibration_tokens/{{model}}.log",
     conda:
         ENV
+    params:
+        model=model_params,
+        calibration={k: config["calibration"][k] for k in ("source", "n_samples", "seqlen", "seed")},
+        dataset=dataset_params(config["calibration"]["source"]),
     script:
         "scripts/calibration_tokens.py"
 
@@ -25,19 +25,21 @@ localrules:
 
 
 rule prefetch:
+    input:
+        code=script_code("prefetch"),
     # Run on a machine with internet (a cluster login node) sharing HF_HOME with the compute nodes:
     #   snakemake prefetch --config allow_network=true
     output:
         f"{RESULTS}/prefetch/manifest.json",
+    log:
+        f"{RESULTS}/logs/prefetch.log",
+    conda:
+        ENV
     params:
         models=config["models"],
         calibration_source=config["calibration"]["source"],
         ppl_source=config["evaluation"]["ppl_source"],
         datasets=config["datasets"],
         tasks=ZEROSHOT_TASKS,
-    log:
-        f"{RESULTS}/logs/prefetch.log",
-    conda:
-        ENV
     script:
         "scripts/prefetch.py"

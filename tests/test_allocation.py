@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from absorbprune.allocation import (
-    ALLOCATORS,
     BlockStats,
     absorption_correction,
     allocate,
@@ -19,6 +18,7 @@ from absorbprune.allocation import (
     uniform,
 )
 from absorbprune.config import load_schema
+from absorbprune.registry.allocators import ALLOCATORS
 
 LOD = np.array([0.02, 0.08, 0.05, 0.01, 0.03, 0.04])
 ALPHA = np.array([2.1, 3.5, 2.8, 4.0, 2.2, 3.0])
@@ -95,8 +95,8 @@ def test_projection_keeps_the_mean_exactly_after_clipping(weights):
 
 
 def test_allocate_clips_owl_and_keeps_its_mean():
-    stats = BlockStats(PARAMS, LOD, ALPHA, np.ones(6))
-    a = allocate("owl", stats, 0.95, {"lambda": 0.08}, 0.0, 0.99)
+    stats = BlockStats(PARAMS, {5: LOD}, ALPHA, np.ones(6))
+    a = allocate("owl", stats, 0.95, {"lambda": 0.08, "M": 5}, 0.0, 0.99)
     assert a.sparsity.max() <= 0.99 and a.sparsity.mean() == pytest.approx(0.95, abs=1e-12)
     with pytest.raises(KeyError, match="valid"):
         allocate("random", stats, 0.5, {}, 0, 1)

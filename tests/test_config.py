@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from absorbprune.config import ConfigError, config_hash, load_schema, resolve, validate_config
-from absorbprune.families import FAMILIES
+from absorbprune.config import ConfigError, load_schema, owl_thresholds, resolve, validate_config
+from absorbprune.provenance import config_hash
+from absorbprune.registry.models import FAMILIES
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -124,7 +125,11 @@ def test_illegal_allocation_hyperparameters_name_their_key():
     assert "allocation.alphapruning.eps" in msg
     msg = bad(lambda c: c["allocation"]["atp"].__setitem__("beta", 0.2))
     assert "allocation.atp.beta" in msg and "'smollm2' (30 blocks)" in msg and "at most" in msg
-    assert "allocation.owl.M" in bad(lambda c: c["allocation"]["owl"].__setitem__("M", 7))
+    assert "allocation.owl.M" in bad(lambda c: c["allocation"]["owl"].__setitem__("M", 0))
+    # an M the calibration does not list is computed anyway: the allocation's M is derived into it
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["allocation"]["owl"]["M"] = 7
+    assert owl_thresholds(resolve(cfg)) == [3, 5, 7]
 
 
 def test_hyperparameter_lists_become_variants():
@@ -135,7 +140,7 @@ def test_hyperparameter_lists_become_variants():
     cfg["allocation"]["alphapruning"]["eps_per_model"] = {"tiny-opt": 0.2}
     cfg = resolve(cfg)
     variants = allocation_variants(cfg)
-    assert variants["owl-lambda0.05"] == ("owl", {"lambda": 0.05}) and "owl" not in variants
+    assert variants["owl-lambda0.05"] == ("owl", {"lambda": 0.05, "M": 5}) and "owl" not in variants
     assert hyperparameters(cfg, "tiny-opt", "alphapruning") == ("alphapruning", {"eps": 0.2})
     assert hyperparameters(cfg, "tiny-llama", "alphapruning") == ("alphapruning", {"eps": 0.3})
     # 1 model (smollm2) x (uniform, 2 owl, alphapruning, atp, dlp) x 2 corrections x 2 sparsities

@@ -1,4 +1,4 @@
-"""Data protocols (METHODS section 1) and fail-fast behaviour when the hub is offline."""
+"""Data protocols (docs/methods.md section 1) and fail-fast behaviour when the hub is offline."""
 
 from __future__ import annotations
 

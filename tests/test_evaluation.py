@@ -65,7 +65,7 @@ def test_loading_pruned_weights_reproduces_the_pruned_model():
 
 
 def test_cell_keys_from_wildcards():
-    from absorbprune.grid import cell_keys
+    from absorbprune.tables import cell_keys
 
     cell = cell_keys(
         {
@@ -88,18 +88,28 @@ def test_cell_keys_from_wildcards():
     assert cell_keys({"model": "m"})["pruner"] == "dense"
 
 
-def _result(weights, zeroshot=None):
-    from absorbprune.evaluation import CellResult
-    from absorbprune.grid import cell_keys
-    from absorbprune.pruning import dense_rows, linears_table
+class _Result:
+    """A cell's pruning and evaluation outputs, written as the prune_evaluate script writes them."""
 
-    adapter = Adapter(random_model(SPEC, seed=0), "llama")
-    cell = cell_keys({"model": "m"})
-    ids = torch.randint(0, 50, (1, 40), generator=torch.Generator().manual_seed(0))
-    ppl = ppl_row(adapter.model, ids, 16, 2, cell, "local")
-    return CellResult(
-        linears_table(dense_rows(adapter), cell), weights, ppl, zeroshot, None, torch.device("cpu")
-    )
+    def __init__(self, weights, zeroshot=None):
+        from absorbprune.evaluation import Measures
+        from absorbprune.pruning import PrunedCell, dense_rows, linears_table
+        from absorbprune.tables import cell_keys
+
+        adapter = Adapter(random_model(SPEC, seed=0), "llama")
+        cell = cell_keys({"model": "m"})
+        ids = torch.randint(0, 50, (1, 40), generator=torch.Generator().manual_seed(0))
+        ppl = ppl_row(adapter.model, ids, 16, 2, cell, "local")
+        self.pruned = PrunedCell(linears_table(dense_rows(adapter), cell), weights)
+        self.measures = Measures(ppl, zeroshot, None)
+
+    def write(self, outputs, provenance):
+        self.pruned.write(outputs, provenance)
+        self.measures.write(outputs, provenance)
+
+
+def _result(weights, zeroshot=None):
+    return _Result(weights, zeroshot)
 
 
 def test_cell_result_writes_what_the_rule_declares(tmp_path):

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from absorbprune.architectures import ArchSpec, random_model
-from absorbprune.families import FAMILIES, Adapter, get_family
+from absorbprune.families import Adapter, get_family
+from absorbprune.registry.models import FAMILIES
 
 FAMILY_NAMES = sorted(FAMILIES)
 
@@ -84,5 +85,5 @@ def test_arguments_recorded_at_batch_one_serve_any_batch(family):
 def test_family_mismatch_and_unknown_family_are_clear():
     with pytest.raises(ValueError, match=r"model_type='opt'.*family='llama'"):
         Adapter(tiny("opt"), "llama")
-    with pytest.raises(KeyError, match="valid families"):
+    with pytest.raises(KeyError, match=r"unknown model family .gpt2.; valid: \[.llama."):
         get_family("gpt2")

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from absorbprune.architectures import ArchSpec, random_model
-from absorbprune.families import FAMILIES, Adapter
+from absorbprune.families import Adapter
 from absorbprune.pruning import wanda_mask
+from absorbprune.registry.models import FAMILIES
 from absorbprune.sweeps import (
     SweepEngine,
     chunk_size,

@@ -418,11 +418,12 @@ def test_adding_a_sparsity_adds_only_its_own_jobs(micro_run):
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
-        ("calibration", plan({"calibrate": 2}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN)),
+        # pruning's Wanda statistic (calibration.SquareSum) makes every pruning job import calibration
+        ("calibration", plan({"calibrate": 2, "evaluate_dense": 2}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN)),
         (
             "data",
             plan(
-                {"corpus_ids": 2, "train_tiny": 2, "calibration_tokens": 2, "calibrate": 2},
+                {"tokenizer": 1, "corpus_ids": 2, "train_tiny": 2, "calibration_tokens": 2, "calibrate": 2},
                 SWEEPS_DOWN,
                 ALL_CELLS,
                 EVAL_DENSE,
@@ -440,6 +441,18 @@ def test_adding_a_sparsity_adds_only_its_own_jobs(micro_run):
             ),
         ),
         ("sweeps", plan(SWEEPS_DOWN, CORRECTED_CELLS, PRUNE_DOWN)),
+        # every job that loads a model: the calibration sequences and perplexity text are tokenized
+        # with the model's tokenizer, so the whole grid reruns (the built-in models are not retrained)
+        (
+            "models",
+            plan(
+                {"calibration_tokens": 2, "calibrate": 2},
+                SWEEPS_DOWN,
+                ALL_CELLS,
+                EVAL_DENSE,
+                PRUNE_DOWN,
+            ),
+        ),
         ("absorption", plan(ABSORPTION_DOWN, CORRECTED_CELLS, PRUNE_DOWN)),
         ("figures", {"sweep_figures": 2, "grid_figures": 2, "all": 1}),
         ("allocation", plan(ALL_CELLS, PRUNE_DOWN)),

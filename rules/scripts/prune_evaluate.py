@@ -1,18 +1,17 @@
-"""Rules prune_evaluate / evaluate_dense: prune one cell in memory (the dense model: not), measure it."""
+"""Rule prune_evaluate: prune one cell in memory (pruning), then measure it (evaluation)."""
 
-from absorbprune.evaluation import evaluate_cell
+from absorbprune.evaluation import evaluate
 from absorbprune.jobs import start
+from absorbprune.models import load_model, resolve_device
+from absorbprune.pruning import prune_cell_files
 
 job = start(snakemake, "prune_evaluate")
-inp, first = snakemake.input, lambda files: (files or [None])[0]
-res = evaluate_cell(
-    dict(snakemake.wildcards.items()),
-    job.params,
-    first(inp.model),
-    inp.ppl_tokens,
-    first(inp.data),
-    inp.get("allocation"),
-    inp.get("tokens"),
-)
-seeds = {"lm_eval": job.params["zeroshot"]["seed"]}
-res.write(dict(snakemake.output.items()), job.provenance(seeds=seeds, device=str(res.device)))
+inp, p, cell = snakemake.input, job.params, dict(snakemake.wildcards.items())
+model_dir = (inp.model or [None])[0]
+device = resolve_device(p["model"]["device"])  # pruning streams blocks through it; evaluation runs on it
+adapter = load_model(cell["model"], p["model"], model_dir, device="cpu")
+pruned = prune_cell_files(adapter, cell, inp.allocation, inp.tokens, p["pruning"], device)
+measures = evaluate(adapter, cell, p, model_dir, inp.ppl_tokens, (inp.data or [None])[0], device)
+provenance = job.provenance(seeds={"lm_eval": p["zeroshot"]["seed"]}, device=str(device))
+pruned.write(dict(snakemake.output.items()), provenance)
+measures.write(dict(snakemake.output.items()), provenance)

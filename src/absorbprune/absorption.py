@@ -1,4 +1,4 @@
-"""Absorption coefficients, local gains, transitions and the paper's two findings (METHODS section 5).
+"""Absorption coefficients, local gains, transitions and the paper's two findings (docs/methods.md section 5).
 
 All functions take tidy drift tables (columns of ``sweeps.DRIFT_COLUMNS``; depth L = after the
 final norm) and return tidy tables; nothing here runs a model.

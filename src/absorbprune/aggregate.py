@@ -1,4 +1,4 @@
-"""The grid tables of RESULTS.md, built only from the per-job Parquet files.
+"""The grid tables of docs/results.md, built only from the per-job Parquet files.
 
 ``grid``: one row per evaluated cell (dense references included) joining the pruning job's
 per-linear zeros, the perplexity row and the mean zero-shot accuracy. ``headline``: the paper's

@@ -1,4 +1,5 @@
-"""Layer-wise sparsity allocators and the absorption-aware correction (METHODS sections 3 and 5).
+"""Layer-wise sparsity allocators and the absorption-aware correction (docs/methods.md, sections 3
+and 5).
 
 Pure functions on per-block arrays: block statistics and a target sparsity S in, one sparsity per
 block out (every linear of a block gets its block's sparsity). Each allocator states which mean
@@ -10,14 +11,16 @@ clamps non-positive values to 0.01 silently).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .registry.allocators import ALLOCATORS, CORRECTIONS
+
 __all__ = [
-    "ALLOCATORS",
     "Allocation",
     "BlockStats",
     "absorption_correction",
@@ -28,7 +31,14 @@ __all__ = [
     "atp",
     "atp_beta_bound",
     "block_stats",
+    "by_absorption",
+    "by_alphapruning",
+    "by_atp",
+    "by_dlp",
+    "by_owl",
+    "by_uniform",
     "dlp",
+    "no_correction",
     "owl",
     "project_mean",
     "uniform",
@@ -40,7 +50,7 @@ class BlockStats:
     """Per-block inputs of the allocators, each shaped (L,)."""
 
     params: np.ndarray  # prunable parameters per block
-    lod: np.ndarray  # OWL layerwise outlier distribution at the configured M
+    lod: Mapping[float, np.ndarray]  # OWL layerwise outlier distribution per threshold M
     alpha: np.ndarray  # AlphaPruning block alpha (mean alpha_peak of its linears)
     dlp_score: np.ndarray  # DLP score: mean Wanda score of the block
 
@@ -171,50 +181,99 @@ def absorption_correction(
     return project_mean(base + gamma * (z - z.mean()), _mean(base, params), lo, hi, params)
 
 
-def _uniform(stats: BlockStats, target: float, hp: dict[str, float]) -> Allocation:
+# The registered allocators (registry.ALLOCATORS): block statistics, a target S and the
+# hyperparameters in, an Allocation out.
+def by_uniform(stats: BlockStats, target: float, hp: Mapping[str, Any]) -> Allocation:
     return uniform(len(stats.params), target)
 
 
-ALLOCATORS: dict[str, Callable[[BlockStats, float, dict[str, float]], Allocation]] = {
-    "uniform": _uniform,
-    "owl": lambda st, s, hp: owl(st.lod, s, hp["lambda"]),
-    "alphapruning": lambda st, s, hp: alphapruning(st.alpha, st.params, s, hp["eps"]),
-    "atp": lambda st, s, hp: atp(len(st.params), s, hp["beta"]),
-    "dlp": lambda st, s, hp: dlp(st.dlp_score, s, hp["alpha"]),
-}
+def by_owl(stats: BlockStats, target: float, hp: Mapping[str, Any]) -> Allocation:
+    m = hp["M"]
+    if m not in stats.lod:
+        raise KeyError(f"no OWL LOD at M={m:g} in the calibration statistics (computed: {sorted(stats.lod)})")
+    return owl(stats.lod[m], target, hp["lambda"])
+
+
+def by_alphapruning(stats: BlockStats, target: float, hp: Mapping[str, Any]) -> Allocation:
+    return alphapruning(stats.alpha, stats.params, target, hp["eps"])
+
+
+def by_atp(stats: BlockStats, target: float, hp: Mapping[str, Any]) -> Allocation:
+    return atp(len(stats.params), target, hp["beta"])
+
+
+def by_dlp(stats: BlockStats, target: float, hp: Mapping[str, Any]) -> Allocation:
+    return dlp(stats.dlp_score, target, hp["alpha"])
 
 
 def allocate(
-    name: str, stats: BlockStats, target: float, hp: dict[str, float], lo: float, hi: float
+    name: str, stats: BlockStats, target: float, hp: Mapping[str, Any], lo: float, hi: float
 ) -> Allocation:
-    """Run allocator ``name``, then clip into [lo, hi] keeping the mean it keeps.
+    """Run the allocator registered as ``name``, then clip into [lo, hi] keeping the mean it keeps.
 
     Raises:
         KeyError: an unknown allocator, listing the valid ones.
     """
-    if name not in ALLOCATORS:
-        raise KeyError(f"unknown allocation {name!r}; valid: {sorted(ALLOCATORS)}")
-    raw = ALLOCATORS[name](stats, target, hp)
+    raw = ALLOCATORS.load(name)(stats, target, hp)
     weights = stats.params if raw.mean_kept == "weighted" else None
     return Allocation(project_mean(raw.sparsity, target, lo, hi, weights), raw.mean_kept)
 
 
-def block_stats(layer_stats: pd.DataFrame, owl_m: float) -> BlockStats:
-    """Per-block allocator inputs from the calibration stage's layer_stats table."""
+# The registered corrections (registry.CORRECTIONS): the base allocation, the block statistics,
+# the absorption coefficients at the cell's sparsity (None when the entry needs none) and the
+# hyperparameters in, the corrected allocation out.
+def no_correction(
+    base: Allocation,
+    stats: BlockStats,
+    coefficients: np.ndarray | None,
+    hp: Mapping[str, Any],
+    lo: float,
+    hi: float,
+) -> Allocation:
+    return base
+
+
+def by_absorption(
+    base: Allocation,
+    stats: BlockStats,
+    coefficients: np.ndarray | None,
+    hp: Mapping[str, Any],
+    lo: float,
+    hi: float,
+) -> Allocation:
+    if coefficients is None or len(coefficients) != len(stats.params):
+        raise ValueError("the absorption correction needs one coefficient per block")
+    sparsity = absorption_correction(base.sparsity, coefficients, stats.params, hp["gamma"], lo, hi)
+    return Allocation(sparsity, "weighted")
+
+
+def block_stats(layer_stats: pd.DataFrame, owl_m: Sequence[float] = ()) -> BlockStats:
+    """Per-block allocator inputs from the calibration stage's layer_stats table (OWL's LOD at each
+    threshold of ``owl_m``)."""
     from .tables import lod_column
 
     blocks = layer_stats.groupby("block").first().sort_index()
     if list(blocks.index) != list(range(len(blocks))):
         raise ValueError(f"layer_stats blocks are not 0..L-1: {list(blocks.index)}")
-    column = lod_column(owl_m)
-    if column not in blocks:
-        raise KeyError(f"layer_stats has no {column!r}; add {owl_m} to calibration.owl_M")
+    lod = {}
+    for m in owl_m:
+        column = lod_column(m)
+        if column not in blocks:
+            raise KeyError(f"layer_stats has no {column!r} (OWL at M={m:g} was not calibrated)")
+        lod[m] = blocks[column].to_numpy(dtype=np.float64)
     return BlockStats(
         params=blocks["block_params"].to_numpy(dtype=np.float64),
-        lod=blocks[column].to_numpy(dtype=np.float64),
+        lod=lod,
         alpha=blocks["block_alpha"].to_numpy(dtype=np.float64),
         dlp_score=blocks["block_dlp_score"].to_numpy(dtype=np.float64),
     )
+
+
+def _tuned(allocation: str, hp: Mapping[str, Any], correction: str, correction_hp: Mapping[str, Any]) -> str:
+    """The swept (tunable) hyperparameters of a cell, ``k=v`` sorted by name (OWL's M is fixed)."""
+    tuned = {k: v for k, v in hp.items() if k in ALLOCATORS[allocation].swept()}
+    tuned |= {k: v for k, v in correction_hp.items() if k in CORRECTIONS[correction].swept()}
+    return ",".join(f"{k}={v:g}" for k, v in sorted(tuned.items()))
 
 
 def allocation_table(
@@ -222,10 +281,10 @@ def allocation_table(
     model: str,
     allocation: str,
     variant: str,
-    hp: dict[str, float],
+    hp: Mapping[str, Any],
     correction: str,
     correction_variant: str,
-    gamma: float,
+    correction_hp: Mapping[str, Any],
     coefficients: np.ndarray | None,
     target: float,
     lo: float,
@@ -233,18 +292,15 @@ def allocation_table(
 ) -> pd.DataFrame:
     """One cell's allocation, block -> sparsity (columns of ``tables.ALLOCATION``).
 
-    The correction, when asked for, is applied to the base allocation with the absorption
-    coefficients at the cell's sparsity and keeps the base's parameter-weighted mean.
+    The correction registered as ``correction`` is applied to the base allocation (the absorption
+    coefficients at the cell's sparsity, when it needs them).
     """
     base = allocate(allocation, stats, target, hp, lo, hi)
-    sparsity, mean_kept = base.sparsity, base.mean_kept
-    if correction == "absorption":
-        if coefficients is None or len(coefficients) != len(stats.params):
-            raise ValueError(f"absorption correction of {model!r} needs one coefficient per block")
-        sparsity = absorption_correction(base.sparsity, coefficients, stats.params, gamma, lo, hi)
-        mean_kept = "weighted"
-    elif correction != "none":
-        raise KeyError(f"unknown correction {correction!r}; valid: ['absorption', 'none']")
+    try:
+        corrected = CORRECTIONS.load(correction)(base, stats, coefficients, correction_hp, lo, hi)
+    except ValueError as err:
+        raise ValueError(f"{correction} correction of {model!r}: {err}") from None
+    sparsity, mean_kept = corrected.sparsity, corrected.mean_kept
     n = len(sparsity)
     return pd.DataFrame(
         {
@@ -261,10 +317,7 @@ def allocation_table(
             "mean_kept": mean_kept,
             "achieved_mean_unweighted": float(np.mean(sparsity)),
             "achieved_mean_weighted": float(np.average(sparsity, weights=stats.params)),
-            "hyperparameters": ",".join(
-                f"{k}={v:g}"
-                for k, v in sorted({**hp, **({"gamma": gamma} if correction == "absorption" else {})}.items())
-            ),
+            "hyperparameters": _tuned(allocation, hp, correction, correction_hp),
         }
     )
 
@@ -279,10 +332,10 @@ def allocate_cell(
     target: float,
 ) -> pd.DataFrame:
     """The allocate rule's work: block statistics from calibration, the allocator named in
-    ``params`` (``allocation``, ``hp``, ``correction``, ``gamma``, ``s_min``, ``s_max``), and the
-    correction with the coefficients at the cell's sparsity when asked for."""
+    ``params`` (``allocation``, ``hp``, ``correction``, ``correction_hp``, ``s_min``, ``s_max``),
+    and the correction with the coefficients at the cell's sparsity when it needs them."""
     hp = dict(params["hp"])
-    stats = block_stats(layer_stats, hp.pop("M", 5))
+    stats = block_stats(layer_stats, [hp["M"]] if "M" in hp else [])
     coef = None if coefficients is None else coefficients.sort_values("block")["coefficient"].to_numpy()
     return allocation_table(
         stats,
@@ -292,7 +345,7 @@ def allocate_cell(
         hp,
         params["correction"],
         correction_variant,
-        params["gamma"],
+        params["correction_hp"],
         coef,
         target,
         params["s_min"],

@@ -1,4 +1,4 @@
-"""Calibration statistics: one dense pass, block by block (METHODS section 2).
+"""Calibration statistics: one dense pass, block by block (docs/methods.md section 2).
 
 Per prunable linear: Wanda's input norms ``n_j = sqrt(mean_tokens x_j^2)`` and scores
 ``S_ij = |W_ij| n_j``; OWL's outlier shares; AlphaPruning's ``alpha_peak`` (weights only).
@@ -29,6 +29,7 @@ from .tables import layer_stats_schema, lod_column, outlier_column
 
 __all__ = [
     "AlphaFit",
+    "SquareSum",
     "alpha_peak",
     "alpha_peak_from_eigs",
     "block_lod",
@@ -130,7 +131,7 @@ def alpha_peak(weight: torch.Tensor, bins: int = 100, window: str = "reference")
     return alpha_peak_from_eigs(eigs.cpu(), bins=bins, window=window)
 
 
-class _SquareSum:
+class SquareSum:
     """Forward pre-hook accumulating sum over tokens of x_j^2 (fp32) for one linear's input."""
 
     def __init__(self, in_features: int, device: torch.device) -> None:
@@ -172,7 +173,7 @@ def calibrate(
     norms_out: dict[str, torch.Tensor] = {}
     for block in tqdm(range(adapter.n_blocks), desc=f"calibrate {model_key}", mininterval=5):
         linears = adapter.linears(block)
-        accs = {name: _SquareSum(lin.in_features, device) for name, lin in linears.items()}
+        accs = {name: SquareSum(lin.in_features, device) for name, lin in linears.items()}
         handles = [lin.register_forward_pre_hook(accs[name]) for name, lin in linears.items()]
         try:
             hidden = [adapter.run_block(block, h) for h in hidden]  # now the block's outputs

@@ -7,8 +7,6 @@ Snakemake parses the workflow, including once per cluster job.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -17,30 +15,75 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .registry import Registry
+from .registry.allocators import ALLOCATORS, CORRECTIONS
+from .registry.models import FAMILIES, SOURCES
+from .registry.pruners import PRUNERS, STRUCTURES
+from .registry.tasks import ZEROSHOT_TASKS
+
 __all__ = [
-    "BUILT_SOURCES",
     "ConfigError",
-    "config_hash",
     "load_schema",
+    "owl_thresholds",
     "prune_sweep_sparsities",
     "resolve",
     "validate_config",
 ]
 
 
-# Model sources whose directory the workflow writes itself (results/models/{model}): trained here,
-# or converted from a GGUF file. One place, read by the rules and by model loading.
-BUILT_SOURCES = ("builtin", "gguf")
-
-
 class ConfigError(ValueError):
     """The config is invalid; the message names every offending key and what is expected."""
 
 
+def _section(registry: Registry, name: str) -> dict[str, Any]:
+    entry = registry[name]
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "default": {},
+        "description": f"{registry.axis} {name}: {entry.description}",
+        "properties": {**{k: h.schema() for k, h in entry.hyper.items()}, **entry.schema_extra},
+    }
+
+
+def _with_registries(schema: dict[str, Any]) -> dict[str, Any]:
+    """Fill the registries' names and hyperparameter sections into the shipped schema: the enums of
+    every axis and one section per registered method that has settings (``allocation.owl``,
+    ``pruning.sparsegpt``, ``evaluation.zeroshot.codeline``)."""
+    model = schema["$defs"]["model"]["properties"]
+    model["source"]["enum"] = SOURCES.names()
+    model["family"]["enum"] = FAMILIES.names()
+    props = schema["properties"]
+    grid = props["grid"]["properties"]
+    for key, registry in (
+        ("pruners", PRUNERS),
+        ("allocations", ALLOCATORS),
+        ("structures", STRUCTURES),
+        ("corrections", CORRECTIONS),
+    ):
+        grid[key]["items"] = {"enum": registry.names()}
+    sections = {
+        "allocation": props["allocation"]["properties"],
+        "pruning": props["pruning"]["properties"],
+        "evaluation.zeroshot": props["evaluation"]["properties"]["zeroshot"]["properties"],
+    }
+    for registry in (ALLOCATORS, CORRECTIONS, PRUNERS, ZEROSHOT_TASKS):
+        section = sections[registry.section]
+        for name, entry in registry.items():
+            if not (entry.hyper or entry.schema_extra):
+                continue
+            if name in section:
+                raise ValueError(
+                    f"{registry.axis} {name!r} collides with config key {registry.section}.{name}"
+                )
+            section[name] = _section(registry, name)
+    return schema
+
+
 def load_schema() -> dict[str, Any]:
-    """The config JSON schema shipped with the package."""
+    """The config JSON schema: the shipped file plus every registry's names and settings."""
     text = resources.files("absorbprune").joinpath("config.schema.yaml").read_text()
-    return yaml.safe_load(text)
+    return _with_registries(yaml.safe_load(text))
 
 
 def _deref(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -185,12 +228,6 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
             f"config key 'sweeps.main_sparsity': {sweeps['main_sparsity']} is not swept; add it to "
             f"grid.sparsities or sweeps.extra_sparsities (swept: {sorted(swept)})"
         )
-    owl_m = config["allocation"]["owl"]["M"]
-    if owl_m not in config["calibration"]["owl_M"]:
-        problems.append(
-            f"config key 'allocation.owl.M': {owl_m} is not computed by calibration.owl_M "
-            f"{config['calibration']['owl_M']}; add it there"
-        )
     lo, hi = config["allocation"]["s_min"], config["allocation"]["s_max"]
     for i, s in enumerate(config["grid"]["sparsities"]):
         if not lo <= s <= hi:
@@ -245,10 +282,12 @@ def resolve(config: dict[str, Any]) -> dict[str, Any]:
     return validate_config(copy.deepcopy(config))
 
 
-def config_hash(config: Any) -> str:
-    """sha256 of the canonical JSON of ``config`` (sorted keys), first 16 hex digits."""
-    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+def owl_thresholds(config: dict[str, Any]) -> list[float]:
+    """The OWL thresholds M the calibration computes: ``calibration.owl_M`` plus every M the grid's
+    OWL allocations use (so an allocation never asks for a statistic nobody computed)."""
+    used = config["allocation"]["owl"]["M"]
+    used = used if isinstance(used, list) else [used]
+    return sorted({*config["calibration"]["owl_M"], *used})
 
 
 def prune_sweep_sparsities(config: dict[str, Any]) -> list[float]:

@@ -1,4 +1,4 @@
-"""Calibration and perplexity data, all through ``datasets`` (METHODS section 1).
+"""Calibration and perplexity data, all through ``datasets`` (docs/methods.md section 1).
 
 Sources:
   * ``c4``: the exact Wanda protocol: shard ``en/c4-train.00000-of-01024.json.gz``; for each sample,

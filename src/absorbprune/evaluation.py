@@ -1,4 +1,4 @@
-"""Evaluation: WikiText-2-protocol perplexity (METHODS section 1).
+"""Evaluation: WikiText-2-protocol perplexity and lm-eval zero-shot (docs/methods.md section 1).
 
 The test text is joined with ``"\\n\\n"`` and tokenized once (``data.ppl_tokens``, saved per
 model); it is cut into non-overlapping windows of ``seqlen`` tokens, the tail dropped; window i's
@@ -21,15 +21,13 @@ import torch
 from safetensors.torch import load_file
 
 from .families import Adapter
-from .grid import cell_keys
 from .metrics import window_losses
-from .models import load_model, load_tokenizer, resolve_device
-from .provenance import atomic_file, write_parquet, write_safetensors
-from .pruning import dense_rows, linears_table, prune_cell
-from .tables import PPL, PRUNED_LINEARS, ZEROSHOT
+from .models import load_tokenizer
+from .provenance import atomic_file, write_parquet
+from .tables import PPL, ZEROSHOT, cell_keys
 from .zeroshot import raw_json, run_zeroshot, tidy_results
 
-__all__ = ["CellResult", "evaluate_cell", "load_pruned_weights", "measure", "ppl_row"]
+__all__ = ["Measures", "evaluate", "load_pruned_weights", "measure", "ppl_row"]
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +92,7 @@ def measure(
         local_data: the built-in ``codeline`` task's Parquet file, when that task is listed.
         ppl_cfg: ``evaluation`` settings (ppl_source, seqlen, batch_size, max_windows).
         zs_cfg: ``evaluation.zeroshot`` settings (tasks, metric, batch_size, limit, seed).
-        cell: the cell's key columns (``grid.cell_keys``).
+        cell: the cell's key columns (``tables.cell_keys``).
 
     Returns:
         The perplexity row, the zero-shot table and lm-eval's raw results (both ``None`` when no
@@ -118,26 +116,18 @@ def measure(
 
 
 @dataclass
-class CellResult:
-    """What one prune_evaluate job writes (``weights`` is ``None`` for the dense model)."""
+class Measures:
+    """What evaluation writes for one model in memory: perplexity, and zero-shot when tasks are set."""
 
-    linears: pd.DataFrame
-    weights: dict[str, torch.Tensor] | None
     ppl: pd.DataFrame
     zeroshot: pd.DataFrame | None
     raw: dict[str, Any] | None
-    device: torch.device
 
     def write(self, outputs: dict[str, str], provenance: dict[str, Any]) -> None:
-        """Write each table to its output (keys: linears, ppl, and weights, zeroshot, raw when the
-        rule declares them), each atomically: a killed job leaves no file that looks complete."""
-        if "weights" in outputs and self.weights is None:
-            raise ValueError("the dense reference has no pruned weights to keep")
+        """Write ``ppl`` (and ``zeroshot`` + ``raw`` when the rule declares them), each atomically:
+        a killed job leaves no file that looks complete."""
         if "zeroshot" in outputs and (self.zeroshot is None or self.raw is None):
             raise ValueError("zero-shot outputs are declared but no zero-shot task was run")
-        if "weights" in outputs:
-            write_safetensors(self.weights, outputs["weights"], provenance)
-        write_parquet(self.linears, outputs["linears"], PRUNED_LINEARS, provenance)
         write_parquet(self.ppl, outputs["ppl"], PPL, provenance)
         if "zeroshot" in outputs:
             with atomic_file(outputs["raw"]) as tmp:
@@ -145,40 +135,25 @@ class CellResult:
             write_parquet(self.zeroshot, outputs["zeroshot"], ZEROSHOT, provenance)
 
 
-def evaluate_cell(
+def evaluate(
+    adapter: Adapter,
     wildcards: dict[str, str],
     params: dict[str, Any],
     model_dir: str | None,
     ppl_tokens: str | Path,
     local_data: str | Path | None,
-    allocation: str | Path | None = None,
-    calibration_tokens: str | Path | None = None,
-) -> CellResult:
-    """Prune one cell in memory (no ``pruner`` wildcard: the dense model, unpruned), then measure it.
-
-    The model is loaded once, on the CPU: pruning streams its blocks through the GPU when one is
-    visible (``models.resolve_device``), then the whole pruned model moves there for evaluation.
+    device: torch.device,
+) -> Measures:
+    """Measure the in-memory (pruned or dense) model of one cell on ``device``.
 
     Args:
+        adapter: the model, pruned in place or dense.
         wildcards: the rule's wildcards (the cell; only ``model`` for the dense reference).
-        params: the rule's params (model, evaluation, zeroshot, and pruning for a cell).
-        model_dir: the zoo's directory of a built-in model (``None`` for hub and local models).
+        params: the rule's params (model, evaluation, zeroshot).
+        model_dir: the directory of a model the workflow built (``None`` for hub and local models).
         ppl_tokens: the model's tokenized perplexity text (rule ppl_tokens).
         local_data: the built-in ``codeline`` task's documents, when that task is listed.
-        allocation: the cell's block sparsities (rule allocate).
-        calibration_tokens: the model's calibration sequences (rule calibration_tokens).
     """
-    keys = cell_keys(wildcards)
-    device = resolve_device(params["model"]["device"])
-    adapter = load_model(wildcards["model"], params["model"], model_dir, device="cpu")
-    if "pruner" in wildcards:
-        if allocation is None or calibration_tokens is None:
-            raise ValueError("a pruned cell needs its allocation and calibration tokens")
-        sparsity = pd.read_parquet(allocation).sort_values("block")["block_sparsity"].tolist()
-        tokens = load_file(calibration_tokens)["input_ids"]
-        linears, weights = prune_cell(adapter, tokens, sparsity, wildcards, params["pruning"], device)
-    else:  # the dense reference: its zeros per linear, nothing pruned
-        linears, weights = linears_table(dense_rows(adapter), keys), None
     tokenizer = load_tokenizer(wildcards["model"], params["model"], model_dir)
     ppl, zeroshot, raw = measure(
         adapter.model.to(device),
@@ -187,6 +162,6 @@ def evaluate_cell(
         local_data,
         params["evaluation"],
         params["zeroshot"],
-        keys,
+        cell_keys(wildcards),
     )
-    return CellResult(linears, weights, ppl, zeroshot, raw, device)
+    return Measures(ppl, zeroshot, raw)

@@ -24,7 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["FAMILIES", "Adapter", "BlockCall", "Family", "get_family"]
+from .registry.models import FAMILIES
+
+__all__ = ["LLAMA", "MISTRAL", "OPT", "QWEN2", "Adapter", "BlockCall", "Family", "get_family"]
 
 
 @dataclass(frozen=True)
@@ -71,34 +73,30 @@ def _llama_like(name: str, model_types: tuple[str, ...]) -> Family:
     )
 
 
-FAMILIES: dict[str, Family] = {
-    "llama": _llama_like("llama", ("llama",)),
-    "mistral": _llama_like("mistral", ("mistral",)),
-    "qwen2": _llama_like("qwen2", ("qwen2",)),
-    "opt": Family(
-        name="opt",
-        model_types=("opt",),
-        decoder=lambda m: m.model.decoder,
-        blocks=lambda d: d.layers,
-        finals=lambda d: (d.final_layer_norm, d.project_out),
-        linears=(
-            "self_attn.q_proj",
-            "self_attn.k_proj",
-            "self_attn.v_proj",
-            "self_attn.out_proj",
-            "fc1",
-            "fc2",
-        ),
+# Registered by name in registry.FAMILIES.
+LLAMA = _llama_like("llama", ("llama",))
+MISTRAL = _llama_like("mistral", ("mistral",))
+QWEN2 = _llama_like("qwen2", ("qwen2",))
+OPT = Family(
+    name="opt",
+    model_types=("opt",),
+    decoder=lambda m: m.model.decoder,
+    blocks=lambda d: d.layers,
+    finals=lambda d: (d.final_layer_norm, d.project_out),
+    linears=(
+        "self_attn.q_proj",
+        "self_attn.k_proj",
+        "self_attn.v_proj",
+        "self_attn.out_proj",
+        "fc1",
+        "fc2",
     ),
-}
+)
 
 
 def get_family(name: str) -> Family:
-    """Look a family up by name; an unknown name lists the valid ones."""
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        raise KeyError(f"unknown model family {name!r}; valid families: {sorted(FAMILIES)}") from None
+    """Look a family up in ``registry.FAMILIES``; an unknown name lists the valid ones."""
+    return FAMILIES.load(name)
 
 
 @dataclass
@@ -127,7 +125,7 @@ class Adapter:
     """A causal LM seen as ``embed -> f_0 ... f_{L-1} -> final``.
 
     Args:
-        model: a loaded ``*ForCausalLM`` of one of :data:`FAMILIES`.
+        model: a loaded ``*ForCausalLM`` of a family in ``registry.FAMILIES``.
         family: the family name (must agree with ``model.config.model_type``).
     """
 

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .registry.models import gguf_architectures
+
 __all__ = [
-    "GGUF_ARCHITECTURES",
     "GgufError",
     "GgufInfo",
     "check_architecture",
@@ -40,10 +41,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-# GGUF ``general.architecture`` -> the config families a file of that architecture may declare
-# (transformers dequantizes these into the family's model_type).
-GGUF_ARCHITECTURES: dict[str, tuple[str, ...]] = {"llama": ("llama",), "qwen2": ("qwen2",)}
 
 _MAGIC = b"GGUF"
 
@@ -230,11 +227,12 @@ def check_architecture(info: GgufInfo, key: str, family: str, path: str | Path) 
     Raises:
         GgufError: naming the model key, the file, its architecture and what is supported.
     """
-    families = GGUF_ARCHITECTURES.get(info.architecture)
+    supported = gguf_architectures()  # registry.FAMILIES' meta: transformers dequantizes these
+    families = supported.get(info.architecture)
     if families is None:
         raise GgufError(
             f"config key 'models.{key}.gguf': {str(path)!r} holds architecture {info.architecture!r}, which "
-            f"the family adapter cannot read from GGUF (supported: {sorted(GGUF_ARCHITECTURES)})"
+            f"the family adapter cannot read from GGUF (supported: {sorted(supported)})"
         )
     if family not in families:
         raise GgufError(

@@ -11,35 +11,39 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+from .registry import Registry
+from .registry.allocators import ALLOCATORS, CORRECTIONS
+
 __all__ = [
-    "CORRECTION_HYPER",
-    "HYPER",
+    "ALLOCATION_PATTERN",
+    "CELL_LOG_PATTERN",
+    "CELL_PATTERN",
     "Cell",
     "allocation_variants",
-    "cell_keys",
     "cells",
     "correction_variants",
     "hyperparameters",
     "structure_tag",
 ]
 
-# allocation -> its hyperparameters under config["allocation"][allocation]
-HYPER: dict[str, tuple[str, ...]] = {
-    "uniform": (),
-    "owl": ("lambda",),
-    "alphapruning": ("eps",),
-    "atp": ("beta",),
-    "dlp": ("alpha",),
-}
-CORRECTION_HYPER: dict[str, tuple[str, ...]] = {"none": (), "absorption": ("gamma",)}
+# Where a cell lives below a stage directory (results/pruned, results/eval), where its allocation
+# lives below results/allocations, and its log's name: the one place these patterns are written.
+CELL_PATTERN = "{model}/{pruner}/{structure}/{allocation}/{correction}/s{sparsity}"
+ALLOCATION_PATTERN = "{model}/{allocation}/{correction}/s{sparsity}"
+CELL_LOG_PATTERN = "{model}/{pruner}_{structure}_{allocation}_{correction}_s{sparsity}"
 
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _variants(section: dict[str, Any], name: str, names: tuple[str, ...]) -> dict[str, dict[str, float]]:
-    values = [_as_list(section[name][hp]) for hp in names]
+def _variants(section: dict[str, Any], registry: Registry, name: str) -> dict[str, dict[str, Any]]:
+    """Variant name -> hyperparameters of method ``name``: the product of its swept lists; every
+    swept hyperparameter given as a list of two or more values appears in the name."""
+    entry = registry[name]
+    settings = {**entry.defaults(), **section.get(name, {})}
+    names = list(entry.hyper)
+    values = [_as_list(settings[hp]) if entry.hyper[hp].sweep else [settings[hp]] for hp in names]
     out = {}
     for combo in itertools.product(*values):
         swept = [f"{hp}{v:g}" for hp, v, vals in zip(names, combo, values, strict=True) if len(vals) > 1]
@@ -47,34 +51,31 @@ def _variants(section: dict[str, Any], name: str, names: tuple[str, ...]) -> dic
     return out
 
 
-def allocation_variants(config: dict[str, Any]) -> dict[str, tuple[str, dict[str, float]]]:
+def allocation_variants(config: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
     """Variant name -> (allocation, hyperparameters) for every grid allocation."""
     out = {}
     for name in config["grid"]["allocations"]:
-        for variant, hp in _variants(config["allocation"], name, HYPER[name]).items():
+        for variant, hp in _variants(config["allocation"], ALLOCATORS, name).items():
             out[variant] = (name, hp)
     return out
 
 
-def correction_variants(config: dict[str, Any]) -> dict[str, tuple[str, dict[str, float]]]:
+def correction_variants(config: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
     """Variant name -> (correction, hyperparameters) for every grid correction (``none`` always)."""
-    out: dict[str, tuple[str, dict[str, float]]] = {"none": ("none", {})}
+    out: dict[str, tuple[str, dict[str, Any]]] = {"none": ("none", {})}
     for name in config["grid"]["corrections"]:
-        section = config["allocation"] if name != "none" else {"none": {}}
-        for variant, hp in _variants(section, name, CORRECTION_HYPER[name]).items():
+        for variant, hp in _variants(config["allocation"], CORRECTIONS, name).items():
             out[variant] = (name, hp)
     return out
 
 
-def hyperparameters(config: dict[str, Any], model: str, variant: str) -> tuple[str, dict[str, float]]:
+def hyperparameters(config: dict[str, Any], model: str, variant: str) -> tuple[str, dict[str, Any]]:
     """(allocation, resolved hyperparameters) of an allocation variant for one model: AlphaPruning's
     per-model eps table overrides a single eps value."""
     name, hp = ("uniform", {}) if variant == "uniform" else allocation_variants(config)[variant]
     hp = dict(hp)
     if name == "alphapruning" and not isinstance(config["allocation"]["alphapruning"]["eps"], list):
         hp["eps"] = config["allocation"]["alphapruning"]["eps_per_model"].get(model, hp["eps"])
-    if name == "owl":
-        hp["M"] = config["allocation"]["owl"]["M"]
     return name, hp
 
 
@@ -92,6 +93,14 @@ class Cell:
     correction: str  # correction variant
     sparsity: str  # path tag, str(float)
 
+    def path(self) -> str:
+        """The cell's directory below a stage directory (``CELL_PATTERN``)."""
+        return CELL_PATTERN.format(**self.__dict__)
+
+    def allocation_path(self) -> str:
+        """The cell's allocation file below results/allocations, without ``.parquet``."""
+        return ALLOCATION_PATTERN.format(**self.__dict__)
+
 
 def cells(config: dict[str, Any]) -> list[Cell]:
     """Every pruned cell of the grid (dense references are separate). Unstructured cells cross
@@ -108,22 +117,3 @@ def cells(config: dict[str, Any]) -> list[Cell]:
             n, m = (int(x) for x in structure.split(":"))
             out.append(Cell(model, pruner, structure_tag(structure), "uniform", "none", str(n / m)))
     return out
-
-
-def cell_keys(wildcards: dict[str, str]) -> dict[str, object]:
-    """The key columns of a cell from a rule's wildcards; the dense reference has only ``model``."""
-    if "pruner" not in wildcards:
-        return {
-            "model": wildcards["model"],
-            "pruner": "dense",
-            "structure": "unstructured",
-            "allocation": "dense",
-            "correction": "none",
-            "sparsity": 0.0,
-        }
-    keys = ("model", "pruner", "structure", "allocation", "correction")
-    return {
-        **{k: wildcards[k] for k in keys},
-        "structure": wildcards["structure"].replace("-", ":"),
-        "sparsity": float(wildcards["sparsity"]),
-    }

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from .config import BUILT_SOURCES
 from .families import Adapter
+from .registry.models import built_here
 
 __all__ = ["ModelUnavailable", "load_model", "load_tokenizer", "resolve_device", "resolve_dtype"]
 
@@ -44,7 +44,7 @@ def resolve_dtype(name: str) -> torch.dtype:
 
 
 def _where(key: str, spec: dict[str, Any], model_dir: str | None) -> tuple[str, dict[str, Any]]:
-    if spec["source"] in BUILT_SOURCES:
+    if built_here(spec["source"]):
         if model_dir is None:
             raise ValueError(f"model {key!r} is {spec['source']}: pass the directory the workflow wrote")
         return model_dir, {}
@@ -75,7 +75,7 @@ def load_tokenizer(key: str, spec: dict[str, Any], model_dir: str | None = None)
 
     where, extra = _where(key, spec, model_dir)
     try:
-        if spec["source"] in BUILT_SOURCES:  # a tokenizer.json the workflow wrote
+        if built_here(spec["source"]):  # a tokenizer.json the workflow wrote
             return PreTrainedTokenizerFast.from_pretrained(where)
         return AutoTokenizer.from_pretrained(
             where, trust_remote_code=bool(spec["trust_remote_code"]), **extra

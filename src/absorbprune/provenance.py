@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import functools
+import hashlib
 import json
 import os
 import platform
@@ -28,12 +29,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .config import config_hash
-
 __all__ = [
     "META_KEY",
     "atomic_dir",
     "atomic_file",
+    "config_hash",
     "git_revision",
     "library_versions",
     "make_provenance",
@@ -56,6 +56,12 @@ _LIBRARIES = (
     "numpy",
     "snakemake",
 )
+
+
+def config_hash(config: Any) -> str:
+    """sha256 of the canonical JSON of ``config`` (sorted keys), first 16 hex digits."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 @functools.cache

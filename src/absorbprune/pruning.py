@@ -1,4 +1,4 @@
-"""Pruners (METHODS section 4): masks and SparseGPT as pure functions, and the sequential pass.
+"""Pruners (docs/methods.md section 4): masks and SparseGPT as pure functions, and the sequential pass.
 
 A mask is a bool tensor shaped like the weight, ``True`` where the weight is pruned (set to 0).
 ``nm = (n, m)`` selects N:M structure: in every group of m consecutive inputs of a row, the n
@@ -14,26 +14,39 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
-from .calibration import _SquareSum
+from .calibration import SquareSum
 from .families import Adapter
-from .grid import cell_keys
+from .provenance import write_parquet, write_safetensors
+from .registry.pruners import PRUNERS, STRUCTURES
+from .tables import PRUNED_LINEARS, cell_keys
 
 __all__ = [
-    "PRUNERS",
+    "MAGNITUDE",
+    "SPARSEGPT",
+    "WANDA",
+    "Hessian",
+    "PrunedCell",
+    "Pruner",
     "apply_masks",
     "check_achieved",
+    "dense_cell",
     "dense_rows",
     "linears_table",
     "magnitude_mask",
     "nm_mask",
     "parse_structure",
     "prune_cell",
+    "prune_cell_files",
     "prune_model",
     "pruned_copy",
     "pruned_weights",
@@ -48,9 +61,9 @@ def _check_sparsity(sparsity: float) -> None:
 
 
 def parse_structure(structure: str) -> tuple[int, int] | None:
-    """``unstructured`` -> None; ``2:4`` -> (2, 4)."""
-    if structure == "unstructured":
-        return None
+    """``unstructured`` -> None; ``2:4`` -> (2, 4) (a registered structure, or any valid N:M)."""
+    if structure in STRUCTURES:
+        return STRUCTURES[structure].meta["nm"]
     try:
         n, m = (int(x) for x in structure.split(":"))
     except ValueError:
@@ -189,7 +202,7 @@ def sparsegpt_prune(
     return w.to(weight.dtype), mask
 
 
-class _Hessian:
+class Hessian:
     """Forward pre-hook accumulating H = (2 / n_tokens) sum_t x_t x_t^T (fp32) for one linear."""
 
     def __init__(self, in_features: int, device: torch.device) -> None:
@@ -205,7 +218,45 @@ class _Hessian:
         self.h += x.T @ x
 
 
-PRUNERS = ("magnitude", "wanda", "sparsegpt")
+@dataclass(frozen=True)
+class Pruner:
+    """A registered pruner (``registry.pruners.PRUNERS``).
+
+    Attributes:
+        statistic: the forward pre-hook class a linear's calibration inputs are accumulated in
+            (``None``: data-free, no calibration forward at all).
+        prune: ``prune(linear, statistic, sparsity, nm, settings)`` zeroes the linear's pruned
+            weights in place (and, for SparseGPT, updates the kept ones); ``settings`` are the
+            pruner's hyperparameters from ``pruning.<name>``.
+    """
+
+    statistic: type | None
+    prune: Callable[[nn.Linear, Any, float, tuple[int, int] | None, Mapping[str, Any]], None]
+
+
+def _magnitude(
+    lin: nn.Linear, stat: Any, s: float, nm: tuple[int, int] | None, opts: Mapping[str, Any]
+) -> None:
+    lin.weight.masked_fill_(magnitude_mask(lin.weight, s, nm), 0)
+
+
+def _wanda(
+    lin: nn.Linear, stat: SquareSum, s: float, nm: tuple[int, int] | None, opts: Mapping[str, Any]
+) -> None:
+    norms = torch.sqrt(stat.sq_sum / stat.n_tokens)
+    lin.weight.masked_fill_(wanda_mask(lin.weight, norms, s, nm), 0)
+
+
+def _sparsegpt(
+    lin: nn.Linear, stat: Hessian, s: float, nm: tuple[int, int] | None, opts: Mapping[str, Any]
+) -> None:
+    new, _ = sparsegpt_prune(lin.weight, stat.h, s, nm, int(opts["blocksize"]), float(opts["percdamp"]))
+    lin.weight.copy_(new)
+
+
+MAGNITUDE = Pruner(None, _magnitude)
+WANDA = Pruner(SquareSum, _wanda)
+SPARSEGPT = Pruner(Hessian, _sparsegpt)
 
 
 @torch.no_grad()
@@ -217,7 +268,7 @@ def prune_model(
     structure: str,
     batch_size: int,
     device: torch.device,
-    sparsegpt: dict[str, float] | None = None,
+    settings: Mapping[str, Any] | None = None,
     model_key: str = "",
 ) -> list[dict[str, object]]:
     """Prune ``adapter``'s model in place, block by block, sequentially.
@@ -226,23 +277,24 @@ def prune_model(
         adapter: the model (its blocks on the CPU or on ``device``).
         input_ids: calibration sequences (N, T).
         block_sparsity: target sparsity per block (ignored under N:M).
-        pruner: ``magnitude``, ``wanda`` or ``sparsegpt``.
+        pruner: a name in ``registry.pruners.PRUNERS``.
         structure: ``unstructured`` or ``N:M``.
         batch_size: sequences per forward.
         device: where each block is pruned (the block is moved there and back when streaming).
-        sparsegpt: ``blocksize`` and ``percdamp``.
+        settings: the pruner's hyperparameters (``pruning.<name>``; its registered defaults when
+            ``None``).
 
     Returns:
         One row per prunable linear: block, linear, params, zeros, target (the block's sparsity).
     """
-    if pruner not in PRUNERS:
-        raise KeyError(f"unknown pruner {pruner!r}; valid: {list(PRUNERS)}")
+    entry = PRUNERS[pruner]  # KeyError listing the valid pruners
+    method: Pruner = entry.load()
+    opts = {**entry.defaults(), **(settings or {})}
     if len(block_sparsity) != adapter.n_blocks:
         raise ValueError(f"{len(block_sparsity)} block sparsities for {adapter.n_blocks} blocks")
     nm = parse_structure(structure)
-    opts = sparsegpt or {"blocksize": 128, "percdamp": 0.01}
     stream = adapter.place(device)
-    needs_data = pruner != "magnitude"
+    needs_data = method.statistic is not None
     hidden = [adapter.embed(b.to(device)) for b in input_ids.split(batch_size)] if needs_data else []
     rows: list[dict[str, object]] = []
     for block in tqdm(range(adapter.n_blocks), desc=f"prune {model_key} {pruner}", mininterval=5):
@@ -250,11 +302,9 @@ def prune_model(
             adapter.blocks[block].to(device)
         linears = adapter.linears(block)
         s = float(block_sparsity[block])
-        if needs_data:
-            stats = {
-                n: (_Hessian if pruner == "sparsegpt" else _SquareSum)(lin.in_features, device)
-                for n, lin in linears.items()
-            }
+        stats: dict[str, Any] = {}
+        if method.statistic is not None:
+            stats = {n: method.statistic(lin.in_features, device) for n, lin in linears.items()}
             handles = [lin.register_forward_pre_hook(stats[n]) for n, lin in linears.items()]
             try:
                 for h in hidden:
@@ -263,16 +313,7 @@ def prune_model(
                 for handle in handles:
                     handle.remove()
         for name, lin in linears.items():
-            if pruner == "magnitude":
-                lin.weight.masked_fill_(magnitude_mask(lin.weight, s, nm), 0)
-            elif pruner == "wanda":
-                norms = torch.sqrt(stats[name].sq_sum / stats[name].n_tokens)
-                lin.weight.masked_fill_(wanda_mask(lin.weight, norms, s, nm), 0)
-            else:
-                new, _ = sparsegpt_prune(
-                    lin.weight, stats[name].h, s, nm, int(opts["blocksize"]), float(opts["percdamp"])
-                )
-                lin.weight.copy_(new)
+            method.prune(lin, stats.get(name), s, nm, opts)
             rows.append(
                 {
                     "block": block,
@@ -329,7 +370,7 @@ def dense_rows(adapter: Adapter) -> list[dict[str, object]]:
 
 def linears_table(rows: list[dict[str, object]], cell: dict[str, object]) -> pd.DataFrame:
     """Achieved sparsity per linear of one cell (columns of ``tables.PRUNED_LINEARS``); ``cell``:
-    the key columns (``grid.cell_keys``)."""
+    the key columns (``tables.cell_keys``)."""
     table = pd.DataFrame(rows).rename(columns={"target": "target_sparsity"})
     for col, value in cell.items():
         table[col] = value
@@ -362,7 +403,7 @@ def prune_cell(
         structure,
         cfg["batch_size"],
         device,
-        {"blocksize": cfg["sparsegpt_blocksize"], "percdamp": cfg["sparsegpt_percdamp"]},
+        cfg.get(cell["pruner"], {}),
         cell["model"],
     )
     out_features = {
@@ -372,3 +413,41 @@ def prune_cell(
     check_achieved(rows, out_features, name)
     table = linears_table(rows, cell_keys(cell))
     return table, pruned_weights(adapter)
+
+
+@dataclass
+class PrunedCell:
+    """What pruning hands to evaluation and writes: the per-linear zeros, and the pruned weights
+    (``None`` for the dense reference)."""
+
+    linears: pd.DataFrame
+    weights: dict[str, torch.Tensor] | None
+
+    def write(self, outputs: Mapping[str, str], provenance: dict[str, Any]) -> None:
+        """Write ``outputs["linears"]`` (and ``outputs["weights"]`` when the rule keeps them),
+        each atomically."""
+        if "weights" in outputs:
+            if self.weights is None:
+                raise ValueError("the dense reference has no pruned weights to keep")
+            write_safetensors(self.weights, outputs["weights"], provenance)
+        write_parquet(self.linears, outputs["linears"], PRUNED_LINEARS, provenance)
+
+
+def prune_cell_files(
+    adapter: Adapter,
+    cell: dict[str, str],
+    allocation: str,
+    calibration_tokens: str,
+    cfg: dict,
+    device: torch.device,
+) -> PrunedCell:
+    """Prune one cell of ``adapter``'s model in place from its files: the block sparsities of its
+    allocation (rule allocate) and the calibration sequences (rule calibration_tokens)."""
+    sparsity = pd.read_parquet(allocation).sort_values("block")["block_sparsity"].tolist()
+    tokens = load_file(calibration_tokens)["input_ids"]
+    return PrunedCell(*prune_cell(adapter, tokens, sparsity, cell, cfg, device))
+
+
+def dense_cell(adapter: Adapter, cell: dict[str, str]) -> PrunedCell:
+    """The dense reference: its existing zeros per linear, nothing pruned."""
+    return PrunedCell(linears_table(dense_rows(adapter), cell_keys(cell)), None)

@@ -1,4 +1,4 @@
-"""Perturbation sweeps (METHODS section 5, our operational definitions).
+"""Perturbation sweeps (docs/methods.md section 5, our operational definitions).
 
 An injection at block k replaces ``h_k`` by ``h~_k`` and runs the dense blocks k+1..L-1 and the
 final norm; at every depth j >= k (and ``final``, recorded as depth L) we measure

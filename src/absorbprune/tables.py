@@ -6,7 +6,7 @@ renamed or missing column fails the job instead of silently reaching a summary t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 
@@ -28,6 +28,7 @@ __all__ = [
     "TRAIN_SUMMARY",
     "TRANSITIONS",
     "ZEROSHOT",
+    "cell_keys",
     "layer_stats_schema",
     "lod_column",
     "outlier_column",
@@ -218,7 +219,7 @@ ALLOCATION = pa.schema(
         ("mean_kept", pa.string()),  # unweighted | weighted | both: the mean held exactly at S
         ("achieved_mean_unweighted", pa.float64()),
         ("achieved_mean_weighted", pa.float64()),  # = the global sparsity of the prunable linears
-        ("hyperparameters", pa.string()),  # resolved, e.g. "M=5,lambda=0.08"
+        ("hyperparameters", pa.string()),  # the tunable (swept) ones, e.g. "gamma=0.05,lambda=0.08"
     ]
 )
 
@@ -231,6 +232,26 @@ CELL_KEYS = [
     ("correction", pa.string()),  # correction variant
     ("sparsity", pa.float64()),  # target S (0 for dense)
 ]
+
+
+def cell_keys(wildcards: Mapping[str, str]) -> dict[str, object]:
+    """The key columns of a cell from a rule's wildcards; the dense reference has only ``model``."""
+    if "pruner" not in wildcards:
+        return {
+            "model": wildcards["model"],
+            "pruner": "dense",
+            "structure": "unstructured",
+            "allocation": "dense",
+            "correction": "none",
+            "sparsity": 0.0,
+        }
+    keys = ("model", "pruner", "structure", "allocation", "correction")
+    return {
+        **{k: wildcards[k] for k in keys},
+        "structure": wildcards["structure"].replace("-", ":"),
+        "sparsity": float(wildcards["sparsity"]),
+    }
+
 
 PRUNED_LINEARS = pa.schema(
     [

@@ -1,4 +1,4 @@
-"""Zero-shot evaluation through upstream lm-eval (METHODS section 1), no fork.
+"""Zero-shot evaluation through upstream lm-eval (docs/methods.md section 1), no fork.
 
 The pruned model stays in memory: ``lm_eval.models.huggingface.HFLM(pretrained=<model>)`` wraps
 the very module whose weights the pruning job wrote, so nothing is saved or reloaded in between.

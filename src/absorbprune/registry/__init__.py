@@ -1,0 +1,141 @@
+"""The registries: one per axis of the study, each mapping a name to its implementation and its
+hyperparameters with their defaults (docs/methods.md describes every method; docs/extending.md
+shows how to add one). This module holds the classes; the axes live in their own modules, so that
+registering an allocator reruns the allocation jobs and not every job that loads a model:
+
+- ``registry.models``: ``SOURCES`` (where weights come from) and ``FAMILIES`` (architectures);
+- ``registry.allocators``: ``ALLOCATORS`` and ``CORRECTIONS`` (layer-wise sparsity);
+- ``registry.pruners``: ``PRUNERS`` and ``STRUCTURES``;
+- ``registry.tasks``: ``ZEROSHOT_TASKS`` built in here (lm-eval's own tasks need no entry).
+
+Light on purpose (no torch, no pandas): the Snakefile reads the registries at parse time. An entry
+names its implementation as ``"package.module:attribute"`` and imports it only when used, so a
+registered pruner does not import torch while Snakemake builds the DAG. Everything that lists the
+names of an axis derives from its registry: the config schema's enums and hyperparameter sections
+(``config.load_schema``), the grid's variant names (``grid``), the rules' wildcard constraints
+(``rules/common.smk``) and the dispatch in each stage module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Entry", "Hyper", "Registry"]
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """One hyperparameter of a registered method.
+
+    Attributes:
+        default: the value used when the config does not set it.
+        description: what it means (it becomes the config schema's description).
+        kind: ``number`` (a float), ``integer`` or ``boolean``.
+        minimum / maximum: inclusive bounds of a number or integer (``None``: unbounded).
+        sweep: a list of values sweeps it (each value its own grid variant).
+    """
+
+    default: Any
+    description: str
+    kind: str = "number"
+    minimum: float | None = 0.0
+    maximum: float | None = None
+    sweep: bool = False
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON schema of this hyperparameter's config value."""
+        one: dict[str, Any] = {"type": self.kind}
+        if self.kind != "boolean":
+            if self.minimum is not None:
+                one["minimum"] = self.minimum
+            if self.maximum is not None:
+                one["maximum"] = self.maximum
+        if self.sweep:
+            listed = {"type": "array", "items": one, "minItems": 1, "uniqueItems": True}
+            body: dict[str, Any] = {"oneOf": [one, listed]}
+        else:
+            body = dict(one)
+        return {**body, "default": self.default, "description": self.description}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered method.
+
+    Attributes:
+        name: its name in the config, in paths and in tables.
+        impl: ``"package.module:attribute"``, imported on first use, or the object itself.
+        description: one line for the schema and the docs.
+        hyper: its hyperparameters, read from the config section its registry names.
+        schema_extra: further config properties of that section that are not hyperparameters
+            (JSON schema, e.g. AlphaPruning's per-model table).
+        meta: axis-specific facts (a family's GGUF architectures, whether a source is built here).
+    """
+
+    name: str
+    impl: str | Callable[..., Any] | Any
+    description: str
+    hyper: Mapping[str, Hyper] = field(default_factory=dict)
+    schema_extra: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Any:
+        """The implementation (imports its module the first time)."""
+        if not isinstance(self.impl, str):
+            return self.impl
+        module, _, attr = self.impl.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def defaults(self) -> dict[str, Any]:
+        return {k: h.default for k, h in self.hyper.items()}
+
+    def swept(self) -> tuple[str, ...]:
+        """Names of the hyperparameters a list sweeps (the tunable ones)."""
+        return tuple(k for k, h in self.hyper.items() if h.sweep)
+
+
+class Registry(Mapping[str, Entry]):
+    """Name -> :class:`Entry` for one axis, in registration order.
+
+    Args:
+        axis: what an entry is, for messages ("allocation", "pruner").
+        section: the config section holding each entry's settings (``allocation`` ->
+            ``allocation.<name>``); ``None`` when entries have none.
+    """
+
+    def __init__(self, axis: str, section: str | None = None) -> None:
+        self.axis = axis
+        self.section = section
+        self._entries: dict[str, Entry] = {}
+
+    def add(self, entry: Entry) -> Entry:
+        if entry.name in self._entries:
+            raise ValueError(f"{self.axis} {entry.name!r} is registered twice")
+        self._entries[entry.name] = entry
+        return entry
+
+    def remove(self, name: str) -> None:
+        """Unregister ``name`` (tests register throw-away entries)."""
+        del self._entries[name]
+
+    def __getitem__(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise KeyError(f"unknown {self.axis} {name!r}; valid: {list(self._entries)}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def load(self, name: str) -> Any:
+        """The implementation registered as ``name``."""
+        return self[name].load()
