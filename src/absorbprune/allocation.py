@@ -28,6 +28,7 @@ __all__ = [
     "allocate_cell",
     "allocation_table",
     "alphapruning",
+    "apply_shift",
     "atp",
     "atp_beta_bound",
     "block_stats",
@@ -37,9 +38,13 @@ __all__ = [
     "by_dlp",
     "by_owl",
     "by_uniform",
+    "control_shift",
     "dlp",
     "no_correction",
+    "ours_shift",
     "owl",
+    "paper_coefficients",
+    "paper_shift",
     "project_mean",
     "uniform",
 ]
@@ -351,3 +356,66 @@ def allocate_cell(
         params["s_min"],
         params["s_max"],
     )
+
+
+# --- The paper's correction (docs/methods.md section 5.2) and the controls (section 5.3) ----------
+def paper_coefficients(drift: pd.DataFrame, eta: float, depth: str, n_blocks: int) -> np.ndarray:
+    """``r_l = E[R_L / R_l]`` per injection block l from the gaussian magnitude sweep at relative
+    size ``eta``: the ratio of the drift at depth L (``last_block``: the last block's output;
+    ``final_norm``: after the final norm) to the drift at the injection block, averaged over the
+    direction seeds (each drift already a mean over the sweep set's tokens).
+
+    Raises:
+        ValueError: no gaussian injection at ``eta`` for some block.
+    """
+    rows = drift[(drift["kind"] == "gaussian") & np.isclose(drift["magnitude"], eta, rtol=1e-9, atol=0)]
+    target_depth = n_blocks - 1 if depth == "last_block" else n_blocks
+    out = np.empty(n_blocks)
+    for block in range(n_blocks):
+        mine = rows[rows["inject_block"] == block]
+        at_l = mine[mine["depth"] == block].set_index("seed")["rel_l2"]
+        at_end = mine[mine["depth"] == target_depth].set_index("seed")["rel_l2"]
+        seeds = at_l.index.intersection(at_end.index)
+        if seeds.empty:
+            raise ValueError(f"no gaussian injection at eta={eta:g} into block {block} in the sweep")
+        out[block] = float((at_end[seeds] / at_l[seeds]).mean())
+    return out
+
+
+def paper_shift(r: np.ndarray, clip: float) -> np.ndarray:
+    """``u_l = clip(log r_l, -log c, log c)``, ``Delta_l = -(u_l - mean u)``: amplifying blocks
+    (r > 1) lose sparsity, absorbing ones gain it."""
+    if np.any(~np.isfinite(r)) or np.any(r <= 0):
+        raise ValueError(f"paper coefficients must be finite and positive, got {r}")
+    u = np.clip(np.log(r), -np.log(clip), np.log(clip))
+    return -(u - u.mean())
+
+
+def ours_shift(coefficients: np.ndarray) -> np.ndarray:
+    """Our correction's shift per unit gamma: ``z_l - mean z``, z = min-max scaled ``A_k``."""
+    z = _normalise(coefficients)
+    return z - z.mean()
+
+
+def control_shift(delta: np.ndarray, control: str, seed: int = 0) -> np.ndarray:
+    """A control with the shift ``delta``'s L2 size (docs/methods.md section 5.3): ``depth`` (a
+    linear tilt toward later blocks), ``shuffled`` (``delta`` permuted, fixed seed) or ``flipped``
+    (``-delta``)."""
+    delta = np.asarray(delta, dtype=np.float64)
+    if control == "flipped":
+        return -delta
+    if control == "shuffled":
+        return delta[np.random.default_rng(seed).permutation(len(delta))]
+    if control == "depth":
+        tilt = np.arange(len(delta), dtype=np.float64)
+        tilt -= tilt.mean()
+        size = np.linalg.norm(delta)
+        return tilt * (size / np.linalg.norm(tilt)) if size > 0 else np.zeros_like(delta)
+    raise KeyError(f"unknown control {control!r}; valid: depth, shuffled, flipped")
+
+
+def apply_shift(base: Allocation, shift: np.ndarray, params: np.ndarray, lo: float, hi: float) -> Allocation:
+    """``s = s_base + shift``, clipped into [lo, hi] and re-projected to the base's budget (its
+    parameter-weighted mean)."""
+    s = project_mean(base.sparsity + shift, _mean(base.sparsity, params), lo, hi, params)
+    return Allocation(s, "weighted")
