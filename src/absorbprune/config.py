@@ -283,11 +283,9 @@ def resolve(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def owl_thresholds(config: dict[str, Any]) -> list[float]:
-    """The OWL thresholds M the calibration computes: ``calibration.owl_M`` plus every M the grid's
-    OWL allocations use (so an allocation never asks for a statistic nobody computed)."""
-    used = config["allocation"]["owl"]["M"]
-    used = used if isinstance(used, list) else [used]
-    return sorted({*config["calibration"]["owl_M"], *used})
+    """The OWL thresholds M the calibration computes: ``calibration.owl_M`` plus the M of the OWL
+    allocation (a single value), so an allocation never asks for a statistic nobody computed."""
+    return sorted({*config["calibration"]["owl_M"], config["allocation"]["owl"]["M"]})
 
 
 def prune_sweep_sparsities(config: dict[str, Any]) -> list[float]:

@@ -303,7 +303,7 @@ def prune_model(
         linears = adapter.linears(block)
         s = float(block_sparsity[block])
         stats: dict[str, Any] = {}
-        if method.statistic is not None:
+        if needs_data:
             stats = {n: method.statistic(lin.in_features, device) for n, lin in linears.items()}
             handles = [lin.register_forward_pre_hook(stats[n]) for n, lin in linears.items()]
             try:
