@@ -42,8 +42,12 @@ localrules:
     allocation_summary,
     pruning_summary,
     aggregate,
+    select,
+    paper_claims,
+    paper_coefficients,
     grid_figures,
     report_table,
+    claims_page,
 
 
 rule all:

@@ -1,30 +1,45 @@
-# Absorption coefficients, transitions, the paper's two findings, their figures and summary tables.
+# Absorption coefficients (ours and the paper's) per calibration seed; the findings pool the seeds.
 
 
 rule absorption:
     input:
-        drift=f"{RESULTS}/sweeps/{{model}}/prune_s{{sparsity}}.parquet",
+        drift=f"{seed_dir('sweeps')}/prune_s{{sparsity}}.parquet",
         code=script_code("absorption"),
     output:
-        coefficients=f"{RESULTS}/absorption/{{model}}/coefficients_s{{sparsity}}.parquet",
-        gains=f"{RESULTS}/absorption/{{model}}/gains_s{{sparsity}}.parquet",
+        coefficients=f"{seed_dir('absorption')}/coefficients_s{{sparsity}}.parquet",
+        gains=f"{seed_dir('absorption')}/gains_s{{sparsity}}.parquet",
     log:
-        f"{RESULTS}/logs/absorption/{{model}}_s{{sparsity}}.log",
+        f"{RESULTS}/logs/absorption/{{model}}_s{{sparsity}}_seed{{seed}}.log",
     conda:
         ENV
     script:
         "scripts/absorption.py"
 
 
+rule paper_coefficients:
+    input:
+        drift=f"{seed_dir('sweeps')}/magnitude.parquet",
+        code=script_code("paper_coefficients"),
+    output:
+        f"{seed_dir('absorption')}/paper_coefficients.parquet",
+    log:
+        f"{RESULTS}/logs/paper_coefficients/{{model}}_seed{{seed}}.log",
+    conda:
+        ENV
+    script:
+        "scripts/paper_coefficients.py"
+
+
 rule findings:
     input:
-        coefficients=f"{RESULTS}/absorption/{{model}}/coefficients_s{MAIN_SPARSITY}.parquet",
-        prune=f"{RESULTS}/sweeps/{{model}}/prune_s{MAIN_SPARSITY}.parquet",
-        magnitude=f"{RESULTS}/sweeps/{{model}}/magnitude.parquet",
+        prune=expand(f"{seed_dir('sweeps', '{{model}}', '{s}')}/prune_s{MAIN_SPARSITY}.parquet", s=SEEDS),
+        magnitude=expand(f"{seed_dir('sweeps', '{{model}}', '{s}')}/magnitude.parquet", s=SEEDS),
+        gains=expand(f"{seed_dir('absorption', '{{model}}', '{s}')}/gains_s{MAIN_SPARSITY}.parquet", s=SEEDS),
         code=script_code("findings"),
     output:
         findings=f"{RESULTS}/absorption/{{model}}/findings.parquet",
         transitions=f"{RESULTS}/absorption/{{model}}/transitions.parquet",
+        gains=f"{RESULTS}/absorption/{{model}}/block_gains.parquet",
     log:
         f"{RESULTS}/logs/findings/{{model}}.log",
     conda:
@@ -35,13 +50,16 @@ rule findings:
         "scripts/findings.py"
 
 
+# The drift and transition figures show the first calibration seed's sweep; the local gains pool them.
 rule sweep_figures:
     input:
-        prune=f"{RESULTS}/sweeps/{{model}}/prune_s{MAIN_SPARSITY}.parquet",
-        magnitude=f"{RESULTS}/sweeps/{{model}}/magnitude.parquet",
+        prune=f"{seed_dir('sweeps', seed=FIRST_SEED)}/prune_s{MAIN_SPARSITY}.parquet",
+        magnitude=f"{seed_dir('sweeps', seed=FIRST_SEED)}/magnitude.parquet",
         coefficients=expand(
-            f"{RESULTS}/absorption/{{{{model}}}}/coefficients_s{{s}}.parquet", s=SWEEP_SPARSITIES
+            f"{seed_dir('absorption', '{{model}}', FIRST_SEED)}/coefficients_s{{s}}.parquet",
+            s=SWEEP_SPARSITIES,
         ),
+        gains=f"{RESULTS}/absorption/{{model}}/block_gains.parquet",
         code=script_code("sweep_figures"),
     output:
         drift=report(
@@ -62,6 +80,12 @@ rule sweep_figures:
             category="1 Perturbation sweeps",
             subcategory="{model}",
         ),
+        local_gains=report(
+            f"{RESULTS}/figures/{{model}}/local_gains.png",
+            caption="report/local_gains.rst",
+            category="1 Perturbation sweeps",
+            subcategory="{model}",
+        ),
     log:
         f"{RESULTS}/logs/sweep_figures/{{model}}.log",
     conda:
@@ -74,17 +98,19 @@ rule sweep_figures:
 
 rule sweep_summary:
     input:
-        absorption=expand(
-            f"{RESULTS}/absorption/{{m}}/coefficients_s{{s}}.parquet", m=grid_models(), s=SWEEP_SPARSITIES
-        ),
-        drift=expand(f"{RESULTS}/sweeps/{{m}}/magnitude.parquet", m=grid_models())
-        + expand(f"{RESULTS}/sweeps/{{m}}/prune_s{{s}}.parquet", m=grid_models(), s=SWEEP_SPARSITIES),
+        absorption=[p for s in SWEEP_SPARSITIES for p in per_seed("absorption", f"coefficients_s{s}.parquet")],
+        drift=per_seed("sweeps", "magnitude.parquet")
+        + [p for s in SWEEP_SPARSITIES for p in per_seed("sweeps", f"prune_s{s}.parquet")],
         findings=expand(f"{RESULTS}/absorption/{{m}}/findings.parquet", m=grid_models()),
+        local_gains=expand(f"{RESULTS}/absorption/{{m}}/block_gains.parquet", m=grid_models()),
+        paper_coefficients=per_seed("absorption", "paper_coefficients.parquet"),
         code=script_code("concat_tables"),
     output:
         absorption=f"{RESULTS}/summary/absorption.parquet",
         drift=f"{RESULTS}/summary/drift.parquet",
         findings=f"{RESULTS}/summary/findings.parquet",
+        local_gains=f"{RESULTS}/summary/local_gains.parquet",
+        paper_coefficients=f"{RESULTS}/summary/paper_coefficients.parquet",
     log:
         f"{RESULTS}/logs/sweep_summary.log",
     conda:

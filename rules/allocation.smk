@@ -1,10 +1,11 @@
-# Layer-wise allocation: one job per (model, allocation variant, correction variant, sparsity).
+# Layer-wise allocation: one job per (model, pruner, allocation variant, correction variant,
+# sparsity, calibration seed).
 
 
 rule allocate:
     input:
-        stats=f"{RESULTS}/calibration/{{model}}/layer_stats.parquet",
-        coefficients=absorption_input,
+        unpack(correction_inputs),
+        stats=f"{seed_dir('calibration')}/layer_stats.parquet",
         code=script_code("allocate"),
     output:
         f"{RESULTS}/allocations/{ALLOCATION_PATTERN}.parquet",

@@ -3,14 +3,14 @@
 
 rule calibrate:
     input:
-        tokens=f"{RESULTS}/calibration/{{model}}/tokens.safetensors",
+        tokens=f"{seed_dir('calibration')}/tokens.safetensors",
         model=model_dir,
         code=script_code("calibrate"),
     output:
-        stats=f"{RESULTS}/calibration/{{model}}/layer_stats.parquet",
-        norms=f"{RESULTS}/calibration/{{model}}/input_norms.safetensors",
+        stats=f"{seed_dir('calibration')}/layer_stats.parquet",
+        norms=f"{seed_dir('calibration')}/input_norms.safetensors",
     log:
-        f"{RESULTS}/logs/calibrate/{{model}}.log",
+        f"{RESULTS}/logs/calibrate/{{model}}_seed{{seed}}.log",
     conda:
         ENV
     params:

@@ -1,6 +1,7 @@
 # Helpers shared by the rules: paths, model lookups, input functions, code dependencies.
 import os
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 from absorbprune.codedeps import script_modules
@@ -10,10 +11,12 @@ from absorbprune.grid import (
     ALLOCATION_PATTERN,
     CELL_LOG_PATTERN,
     CELL_PATTERN,
+    SEED_PATTERN,
     allocation_variants,
     cells,
     correction_variants,
     hyperparameters,
+    selection_candidates,
 )
 from absorbprune.registry.allocators import CORRECTIONS
 from absorbprune.registry.models import built_here
@@ -86,6 +89,25 @@ def ppl_corpus(wildcards):
     return [f"{RESULTS}/corpus/test.parquet"] if config["evaluation"]["ppl_source"] == "local" else []
 
 
+def valid_corpus(wildcards):
+    """The built-in corpus's validation split when the selection text is local."""
+    return [f"{RESULTS}/corpus/valid.parquet"] if config["evaluation"]["valid_source"] == "local" else []
+
+
+SEEDS = [str(s) for s in config["calibration"]["seeds"]]
+FIRST_SEED = SEEDS[0]
+
+
+def seed_dir(stage, model="{model}", seed="{seed}"):
+    """A model's calibration-seed directory below a stage directory (grid.SEED_PATTERN)."""
+    return f"{RESULTS}/{stage}/{SEED_PATTERN.format(model=model, seed=seed)}"
+
+
+def per_seed(stage, name):
+    """File ``name`` in every grid model's every calibration-seed directory of ``stage``."""
+    return [f"{seed_dir(stage, m, s)}/{name}" for m in grid_models() for s in SEEDS]
+
+
 def dataset_params(source):
     """The datasets entry a source reads (none for the built-in corpus)."""
     return config["datasets"].get(source, {})
@@ -103,11 +125,13 @@ def final_targets():
     ]
     for m in grid_models():
         targets += expand(
-            f"{RESULTS}/figures/{m}/{{fig}}.png", fig=["drift_depth", "transition", "absorption"]
+            f"{RESULTS}/figures/{m}/{{fig}}.png",
+            fig=["drift_depth", "transition", "absorption", "local_gains"],
         )
         targets.append(f"{RESULTS}/pruned/{m}/dense/linears.parquet")
     targets += [f"{RESULTS}/summary/{t}.parquet" for t in SUMMARY_TABLES]
     targets += [f"{RESULTS}/report/{t}.html" for t in SUMMARY_TABLES]
+    targets.append(f"{RESULTS}/report/front/paper_claims.html")
     for m in grid_models():
         targets += [f"{RESULTS}/figures/{m}/allocations.png", f"{RESULTS}/figures/{m}/grid.png"]
     for m in builtin_models():
@@ -115,7 +139,8 @@ def final_targets():
     for m in gguf_models():
         targets.append(f"{RESULTS}/conversion/{m}/summary.parquet")
     for m in grid_models():
-        targets.append(f"{RESULTS}/calibration/{m}/layer_stats.parquet")
+        targets += [f"{seed_dir('calibration', m, s)}/layer_stats.parquet" for s in SEEDS]
+        targets.append(f"{RESULTS}/calibration/{m}/tokens.safetensors")
     if config["pruning"]["keep_weights"]:  # asked for, so turning it on after a run writes them
         targets += [f"{cell_dir(c)}/weights.safetensors" for c in CELLS]
     return targets
@@ -155,6 +180,7 @@ CELLS = cells(config)
 # the grid), so a path no rule should match is refused at DAG building, not half-matched.
 wildcard_constraints:
     model=one_of(config["models"]),
+    seed=one_of(SEEDS),
     split="train|valid|test",
     sparsity="0\\.[0-9]+",
     structure="unstructured|[0-9]+-[0-9]+",
@@ -169,7 +195,7 @@ PRUNING_PARAMS = {k: v for k, v in config["pruning"].items() if k != "keep_weigh
 
 def allocation_params(wildcards):
     """Resolved allocator and correction hyperparameters of one allocation job."""
-    name, hp = hyperparameters(config, wildcards.model, wildcards.allocation)
+    name, hp = hyperparameters(config, wildcards.model, wildcards.pruner, wildcards.allocation)
     correction, chp = CORR_VARIANTS[wildcards.correction]
     return {
         "allocation": name,
@@ -181,11 +207,18 @@ def allocation_params(wildcards):
     }
 
 
-def absorption_input(wildcards):
-    """The absorption coefficients at the cell's sparsity, for corrections that read them."""
-    if "coefficients" not in CORRECTIONS[CORR_VARIANTS[wildcards.correction][0]].meta:
-        return []
-    return [f"{RESULTS}/absorption/{wildcards.model}/coefficients_s{wildcards.sparsity}.parquet"]
+def correction_inputs(wildcards):
+    """What the cell's correction reads (registry meta "reads"; a control: its correction's), at
+    the cell's calibration seed: our coefficients at its sparsity, the paper's coefficient table."""
+    correction, hp = CORR_VARIANTS[wildcards.correction]
+    entry = CORRECTIONS[correction]
+    reads = CORRECTIONS[hp["of"]].meta["reads"] if entry.meta.get("control") else entry.meta.get("reads", ())
+    where = seed_dir("absorption", wildcards.model, wildcards.seed)
+    paths = {
+        "coefficients": f"{where}/coefficients_s{wildcards.sparsity}.parquet",
+        "paper_coefficients": f"{where}/paper_coefficients.parquet",
+    }
+    return {k: paths[k] for k in reads}
 
 
 def cell_dir(c):
@@ -203,8 +236,10 @@ def eval_dirs():
     ]
 
 
-# Perplexity settings (the dense reference's and every cell's).
-PPL_PARAMS = {k: config["evaluation"][k] for k in ("ppl_source", "seqlen", "batch_size", "max_windows")}
+# Perplexity settings (the dense reference's and every cell's; the validation split's the same).
+PPL_PARAMS = {
+    k: config["evaluation"][k] for k in ("ppl_source", "valid_source", "seqlen", "batch_size", "max_windows")
+}
 # Zero-shot settings; the codeline builder's own settings reach the jobs through its data file.
 ZEROSHOT_PARAMS = {k: v for k, v in config["evaluation"]["zeroshot"].items() if k not in ZEROSHOT_BUILTIN}
 ZEROSHOT_TASKS = ZEROSHOT_PARAMS["tasks"]
@@ -213,7 +248,11 @@ ZEROSHOT_TASKS = ZEROSHOT_PARAMS["tasks"]
 def cell_outputs(pruned, evaluated, dense=False):
     """What one prune_evaluate (or evaluate_dense) job writes: the per-linear zeros, the pruned
     weights only with pruning.keep_weights, the perplexity, and zero-shot only when tasks are set."""
-    out = {"linears": f"{pruned}/linears.parquet", "ppl": f"{evaluated}/ppl.parquet"}
+    out = {
+        "linears": f"{pruned}/linears.parquet",
+        "ppl": f"{evaluated}/ppl.parquet",
+        "valid_ppl": f"{evaluated}/valid_ppl.parquet",
+    }
     if config["pruning"]["keep_weights"] and not dense:
         out["weights"] = f"{pruned}/weights.safetensors"
     if ZEROSHOT_TASKS:

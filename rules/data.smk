@@ -7,21 +7,37 @@ rule calibration_tokens:
         corpus=calibration_corpus,
         code=script_code("calibration_tokens"),
     output:
-        f"{RESULTS}/calibration/{{model}}/tokens.safetensors",
+        f"{seed_dir('calibration')}/tokens.safetensors",
     log:
-        f"{RESULTS}/logs/calibration_tokens/{{model}}.log",
+        f"{RESULTS}/logs/calibration_tokens/{{model}}_seed{{seed}}.log",
     conda:
         ENV
     params:
         model=model_params,
-        calibration={k: config["calibration"][k] for k in ("source", "n_samples", "seqlen", "seed")},
+        calibration={k: config["calibration"][k] for k in ("source", "n_samples", "seqlen")},
         dataset=dataset_params(config["calibration"]["source"]),
     script:
         "scripts/calibration_tokens.py"
 
 
+# The audit copy of the first seed's calibration set at the path docs/results.md names.
+rule audit_tokens:
+    input:
+        tokens=f"{seed_dir('calibration', seed=FIRST_SEED)}/tokens.safetensors",
+        code=script_code("copy_file"),
+    output:
+        f"{RESULTS}/calibration/{{model}}/tokens.safetensors",
+    log:
+        f"{RESULTS}/logs/audit_tokens/{{model}}.log",
+    conda:
+        ENV
+    script:
+        "scripts/copy_file.py"
+
+
 localrules:
     prefetch,
+    audit_tokens,
 
 
 rule prefetch:

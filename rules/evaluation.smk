@@ -2,6 +2,7 @@
 # in the job that prunes it (rules/pruning.smk, prune_evaluate); the dense reference here.
 
 
+# The test text (perplexity) and the validation text (selection), each tokenized once per model.
 rule ppl_tokens:
     input:
         model=model_dir,
@@ -16,7 +17,30 @@ rule ppl_tokens:
     params:
         model=model_params,
         source=config["evaluation"]["ppl_source"],
+        split="test",
+        seqlen=config["evaluation"]["seqlen"],
         dataset=dataset_params(config["evaluation"]["ppl_source"]),
+    script:
+        "scripts/ppl_tokens.py"
+
+
+rule valid_tokens:
+    input:
+        model=model_dir,
+        corpus=valid_corpus,
+        code=script_code("ppl_tokens"),
+    output:
+        f"{RESULTS}/eval/{{model}}/valid_tokens.safetensors",
+    log:
+        f"{RESULTS}/logs/valid_tokens/{{model}}.log",
+    conda:
+        ENV
+    params:
+        model=model_params,
+        source=config["evaluation"]["valid_source"],
+        split="validation",
+        seqlen=config["evaluation"]["seqlen"],
+        dataset=dataset_params(config["evaluation"]["valid_source"]),
     script:
         "scripts/ppl_tokens.py"
 
@@ -24,6 +48,7 @@ rule ppl_tokens:
 rule evaluate_dense:
     input:
         ppl_tokens=f"{RESULTS}/eval/{{model}}/ppl_tokens.safetensors",
+        valid_tokens=f"{RESULTS}/eval/{{model}}/valid_tokens.safetensors",
         data=zeroshot_data,
         model=model_dir,
         code=script_code("evaluate_dense"),

@@ -7,8 +7,9 @@
 rule prune_evaluate:
     input:
         allocation=f"{RESULTS}/allocations/{ALLOCATION_PATTERN}.parquet",
-        tokens=f"{RESULTS}/calibration/{{model}}/tokens.safetensors",
+        tokens=f"{seed_dir('calibration')}/tokens.safetensors",
         ppl_tokens=f"{RESULTS}/eval/{{model}}/ppl_tokens.safetensors",
+        valid_tokens=f"{RESULTS}/eval/{{model}}/valid_tokens.safetensors",
         data=zeroshot_data,
         model=model_dir,
         code=script_code("prune_evaluate"),

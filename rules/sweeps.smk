@@ -1,16 +1,17 @@
-# Perturbation sweeps (docs/methods.md section 5): one magnitude job per model, one prune job per sparsity.
+# Perturbation sweeps (docs/methods.md section 5), per calibration seed: one magnitude job, one prune
+# job per sparsity.
 
 
 rule sweep_magnitude:
     input:
-        tokens=f"{RESULTS}/calibration/{{model}}/tokens.safetensors",
-        norms=f"{RESULTS}/calibration/{{model}}/input_norms.safetensors",
+        tokens=f"{seed_dir('calibration')}/tokens.safetensors",
+        norms=f"{seed_dir('calibration')}/input_norms.safetensors",
         model=model_dir,
         code=script_code("sweep_magnitude"),
     output:
-        f"{RESULTS}/sweeps/{{model}}/magnitude.parquet",
+        f"{seed_dir('sweeps')}/magnitude.parquet",
     log:
-        f"{RESULTS}/logs/sweep_magnitude/{{model}}.log",
+        f"{RESULTS}/logs/sweep_magnitude/{{model}}_seed{{seed}}.log",
     conda:
         ENV
     params:
@@ -22,14 +23,14 @@ rule sweep_magnitude:
 
 rule sweep_prune:
     input:
-        tokens=f"{RESULTS}/calibration/{{model}}/tokens.safetensors",
-        norms=f"{RESULTS}/calibration/{{model}}/input_norms.safetensors",
+        tokens=f"{seed_dir('calibration')}/tokens.safetensors",
+        norms=f"{seed_dir('calibration')}/input_norms.safetensors",
         model=model_dir,
         code=script_code("sweep_prune"),
     output:
-        f"{RESULTS}/sweeps/{{model}}/prune_s{{sparsity}}.parquet",
+        f"{seed_dir('sweeps')}/prune_s{{sparsity}}.parquet",
     log:
-        f"{RESULTS}/logs/sweep_prune/{{model}}_s{{sparsity}}.log",
+        f"{RESULTS}/logs/sweep_prune/{{model}}_s{{sparsity}}_seed{{seed}}.log",
     conda:
         ENV
     params:

@@ -1,16 +1,17 @@
-"""The grid and headline tables from per-job rows."""
+"""The grid table from per-job rows, and the paper_claims table."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from absorbprune.aggregate import KEYS, grid_table, headline_table
+from absorbprune.aggregate import KEYS, grid_table, named, paper_claims
 
 
-def _cell(alloc: str, corr: str, s: float = 0.5, pruner: str = "wanda") -> dict:
+def _cell(alloc: str, corr: str, s: float = 0.5, pruner: str = "wanda", seed: int = 0) -> dict:
     return {
         "model": "m",
         "pruner": pruner,
@@ -18,10 +19,12 @@ def _cell(alloc: str, corr: str, s: float = 0.5, pruner: str = "wanda") -> dict:
         "allocation": alloc,
         "correction": corr,
         "sparsity": s,
+        "seed": seed,
     }
 
 
-CELLS = [_cell("dense", "none", 0.0, "dense"), _cell("owl", "none"), _cell("owl", "absorption")]
+CELLS = [_cell("dense", "none", 0.0, "dense", -1), _cell("owl", "none"), _cell("owl", "absorption-gamma0.05")]
+NAMES = {"allocation": {"owl": "owl"}, "correction": {"none": "none", "absorption-gamma0.05": "absorption"}}
 
 
 def _linears() -> pd.DataFrame:
@@ -31,30 +34,33 @@ def _linears() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _ppl() -> pd.DataFrame:
-    return pd.DataFrame(
-        [{**c, "ppl": p, "ppl_dataset": "local"} for c, p in zip(CELLS, [10.0, 20.0, 18.0], strict=True)]
-    )
+def _ppl(values=(10.0, 20.0, 18.0)) -> pd.DataFrame:
+    return pd.DataFrame([{**c, "ppl": p, "ppl_dataset": "local"} for c, p in zip(CELLS, values, strict=True)])
 
 
 def _zeroshot() -> pd.DataFrame:
     values = {0: (0.8, 0.6), 1: (0.5, 0.3), 2: (0.55, 0.35)}
     return pd.DataFrame(
         [
-            {**c, "task": t, "value": values[i][j]}
+            {**c, "task": t, "value": values[i][j], "stderr": 0.03 if j else 0.04}
             for i, c in enumerate(CELLS)
             for j, t in enumerate(["a", "b"])
         ]
     )
 
 
-def test_grid_joins_zeros_perplexity_and_mean_accuracy():
-    grid = grid_table(_linears(), _ppl(), _zeroshot()).set_index(KEYS)
-    owl = grid.loc[tuple(_cell("owl", "none").values())]
+def test_grid_joins_zeros_perplexities_and_mean_accuracy():
+    grid = grid_table(_linears(), _ppl(), _zeroshot(), _ppl((11.0, 21.0, 19.0)), NAMES)
+    corrected = grid[grid["correction"] == "absorption"].iloc[0]
+    assert corrected["correction_variant"] == "absorption-gamma0.05"
+    assert corrected["variant"] == "owl/absorption-gamma0.05"
+    owl = grid.set_index(["allocation", "correction"]).loc[("owl", "none")]
     assert owl["achieved_sparsity"] == pytest.approx((10 + 100) / 400) and owl["n_prunable_params"] == 400
-    assert owl["ppl"] == 20.0 and owl["zeroshot_mean"] == pytest.approx(0.4) and owl["zeroshot_tasks"] == 2
-    dense = grid.loc[tuple(CELLS[0].values())]
-    assert dense["achieved_sparsity"] == 0.0
+    assert owl["ppl"] == 20.0 and owl["valid_ppl"] == 21.0
+    assert owl["zeroshot_mean"] == pytest.approx(0.4) and owl["zeroshot_tasks"] == 2
+    assert owl["zeroshot_stderr"] == pytest.approx(math.hypot(0.04, 0.03) / 2)  # stderr of a mean of two
+    dense = grid[grid["pruner"] == "dense"].iloc[0]
+    assert dense["achieved_sparsity"] == 0.0 and dense["seed"] == -1
 
 
 def test_grid_without_zeroshot_has_nan_means():
@@ -71,18 +77,85 @@ def test_grid_refuses_missing_or_duplicate_cells():
         grid_table(_linears(), _ppl(), _zeroshot().iloc[:4])
 
 
-def test_headline_compares_corrected_with_its_base():
-    head = headline_table(grid_table(_linears(), _ppl(), _zeroshot()))
-    assert len(head) == 1 and "correction" not in head.columns
-    row = head.iloc[0]
-    assert row["allocation"] == "owl" and row["corrected_by"] == "absorption"
-    assert row["ppl_change_pct"] == pytest.approx(-10.0)
-    assert row["zeroshot_change"] == pytest.approx(5.0)  # 0.45 - 0.40 in points
-    no_zs = headline_table(grid_table(_linears(), _ppl(), None)).iloc[0]
-    assert math.isnan(no_zs["zeroshot_change"])
+def test_named_keeps_the_variants_beside_the_registered_names():
+    out = named(_zeroshot(), NAMES)
+    assert list(out.columns[: len(KEYS) + 2]) == [*KEYS, "allocation_variant", "correction_variant"]
+    assert set(out["correction"]) == {"none", "absorption"}
 
 
-def test_headline_refuses_a_corrected_cell_without_base():
-    grid = grid_table(_linears(), _ppl(), None)
-    with pytest.raises(ValueError, match="no uncorrected counterpart"):
-        headline_table(grid[grid["correction"] != "none"])
+def _findings(**over) -> pd.DataFrame:
+    row = {
+        "model": "m",
+        "sparsity": 0.7,
+        "n_blocks": 4,
+        "share_absorbing": 0.5,
+        "first_absorbing_block": 2,
+        "absorbing_mean_depth": 2.5,
+        "amplifying_mean_depth": 0.5,
+        "absorbing_are_later": True,
+        "drift_monotone_share": 0.75,
+        "drift_depth_spearman": -0.8,
+        "cos_depth_spearman": 0.4,
+        "n_amplifying_local": 1,
+        "amplifying_blocks_local": "1",
+        "max_local_gain": 1.2,
+        "max_local_gain_block": 1,
+        "small_eps": 1e-4,
+        "small_eps_all_amplify": False,
+        "share_blocks_with_transition": 0.25,
+        "median_eps_star": 0.1,
+        "n_seeds": 3,
+    }
+    return pd.DataFrame([{**row, **over}])
+
+
+def _headline(changes: dict[tuple[str, str], tuple[float, bool]]) -> pd.DataFrame:
+    rows = []
+    for (alloc, corr), (change, sig) in changes.items():
+        rows.append(
+            {
+                "model": "m",
+                "pruner": "wanda",
+                "allocation": alloc,
+                "correction": corr,
+                "sparsity": 0.7,
+                "ppl_change_pct": change,
+                "ppl_change_pct_se": 1.0,
+                "significant": sig,
+                "zeroshot_change": 0.5,
+                "zeroshot_change_se": 1.0,
+                "zeroshot_significant": False,
+                "n_seeds": 3,
+                "selected_hp": "gamma=0.05",
+                "beats_controls": "true",
+                "vs_controls": "depth: -1.00 +- 0.50",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_paper_claims_hold_or_fail_with_their_numbers():
+    head = _headline({("owl", "paper"): (-4.0, True), ("alphapruning", "paper"): (-2.0, False)})
+    claims = paper_claims(_findings(), head).set_index("claim")
+    assert (
+        claims.loc[
+            "early blocks amplify pruning-scale perturbations, middle and late blocks absorb them", "holds"
+        ]
+        == 1.0
+    )
+    assert claims.loc["small perturbations are amplified everywhere", "holds"] == 0.0
+    ppl = claims.loc["the paper's correction lowers perplexity on OWL and AlphaPruning at 70%"]
+    assert ppl["measured"] == pytest.approx(-3.0)
+    assert ppl["holds"] == 0.0  # AlphaPruning's change is not significant
+    assert "owl: -4.00 +- 1.00" in ppl["detail"]
+    ours = claims.loc["our correction lowers perplexity on OWL and AlphaPruning at 70%"]
+    assert np.isnan(ours["holds"]) and "not run" in ours["detail"]
+    both = paper_claims(
+        _findings(), _headline({("owl", "paper"): (-4.0, True), ("alphapruning", "paper"): (-2.0, True)})
+    )
+    assert (
+        both.set_index("claim").loc[
+            "the paper's correction lowers perplexity on OWL and AlphaPruning at 70%", "holds"
+        ]
+        == 1.0
+    )

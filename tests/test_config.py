@@ -123,7 +123,9 @@ def test_illegal_allocation_hyperparameters_name_their_key():
     assert "allocation.owl.lambda" in bad(lambda c: c["allocation"]["owl"].__setitem__("lambda", -0.1))
     msg = bad(lambda c: c["allocation"]["alphapruning"].__setitem__("eps", -1))
     assert "allocation.alphapruning.eps" in msg
-    msg = bad(lambda c: c["allocation"]["atp"].__setitem__("beta", 0.2))
+    msg = bad(
+        lambda c: (c["allocation"]["atp"].__setitem__("beta", 0.2), c["grid"]["allocations"].append("atp"))
+    )
     assert "allocation.atp.beta" in msg and "'smollm2' (30 blocks)" in msg and "at most" in msg
     assert "allocation.owl.M" in bad(lambda c: c["allocation"]["owl"].__setitem__("M", 0))
     # an M the calibration does not list is computed anyway: the allocation's M is derived into it
@@ -137,11 +139,19 @@ def test_hyperparameter_lists_become_variants():
 
     cfg = copy.deepcopy(DEFAULT)
     cfg["allocation"]["owl"]["lambda"] = [0.05, 0.08]
-    cfg["allocation"]["alphapruning"]["eps_per_model"] = {"tiny-opt": 0.2}
+    cfg["allocation"]["alphapruning"]["eps_per_model"] = {"tiny-opt": 0.2, "smollm2": {"sparsegpt": 0.2}}
     cfg = resolve(cfg)
     variants = allocation_variants(cfg)
     assert variants["owl-lambda0.05"] == ("owl", {"lambda": 0.05, "M": 5}) and "owl" not in variants
-    assert hyperparameters(cfg, "tiny-opt", "alphapruning") == ("alphapruning", {"eps": 0.2})
-    assert hyperparameters(cfg, "tiny-llama", "alphapruning") == ("alphapruning", {"eps": 0.3})
-    # 1 model (smollm2) x (uniform, 2 owl, alphapruning, atp, dlp) x 2 corrections x 2 sparsities
-    assert len(cells(cfg)) == 1 * 6 * 2 * 2
+    assert hyperparameters(cfg, "tiny-opt", "wanda", "alphapruning") == ("alphapruning", {"eps": 0.2})
+    assert hyperparameters(cfg, "tiny-llama", "wanda", "alphapruning") == ("alphapruning", {"eps": 0.3})
+    # per (model, pruner): the paper preset's per-pruner table
+    assert hyperparameters(cfg, "smollm2", "sparsegpt", "alphapruning") == ("alphapruning", {"eps": 0.2})
+    assert hyperparameters(cfg, "smollm2", "wanda", "alphapruning") == ("alphapruning", {"eps": 0.3})
+    # 1 model (smollm2) x (2 owl, alphapruning) x (none + 5 corrections and controls at gamma 0.05)
+    # x 1 sparsity x 3 calibration seeds; gamma 0 is the base's own cell
+    assert len(cells(cfg)) == 1 * 3 * 6 * 1 * 3
+    bad_pruner = copy.deepcopy(DEFAULT)
+    bad_pruner["allocation"]["alphapruning"]["eps_per_model"] = {"smollm2": {"wandaa": 0.2}}
+    with pytest.raises(ConfigError, match=r"eps_per_model\.smollm2\.wandaa': unknown pruner"):
+        resolve(bad_pruner)

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from absorbprune.absorption import paper_coefficients
 from absorbprune.allocation import (
     Allocation,
     apply_shift,
     control_shift,
     ours_shift,
-    paper_coefficients,
     paper_shift,
 )
 
@@ -96,3 +96,146 @@ def test_controls_shapes():
     assert np.all(np.diff(depth) > 0)  # toward later blocks
     with pytest.raises(KeyError, match="valid"):
         control_shift(delta, "random")
+
+
+def _stats(n: int = 5):
+    from absorbprune.allocation import BlockStats
+
+    return BlockStats(PARAMS[:n], {}, np.zeros(n), np.zeros(n))
+
+
+def _paper_table(r: list[float], eta: float = 1e-2) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"eta": eta, "block": range(len(r)), "r_last_block": r, "r_final_norm": [2 * x for x in r]}
+    )
+
+
+def test_registered_paper_correction_and_controls_share_one_shift():
+    """Through the registry, as the allocate rule runs them: the control's delta has the paper
+    shift's L2 size, and every result keeps the base's parameter-weighted budget."""
+    from absorbprune.allocation import allocation_table
+
+    inputs = {"paper_coefficients": _paper_table([3.0, 2.0, 1.0, 0.5, 0.25])}
+    hp = {"gamma": 0.05, "eta": 0.01, "depth": "last_block", "clip": 3.0}
+    cell = {"model": "m", "pruner": "wanda", "seed": "0", "sparsity": "0.5", "allocation": "uniform"}
+    tables = {}
+    for name, chp in [
+        ("paper", hp),
+        *[(c, {**hp, "of": "paper", "seed": 0}) for c in ("depth", "shuffled", "flipped")],
+    ]:
+        tables[name] = allocation_table(
+            _stats(), {**cell, "correction": name}, "uniform", {}, name, chp, inputs, 0.0, 0.99
+        )
+    delta = tables["paper"]["shift"].to_numpy()
+    np.testing.assert_allclose(delta, 0.05 * paper_shift(np.array([3.0, 2.0, 1.0, 0.5, 0.25]), 3.0))
+    for table in tables.values():
+        assert np.linalg.norm(table["shift"]) == pytest.approx(np.linalg.norm(delta), rel=1e-12)
+        assert np.average(table["block_sparsity"], weights=PARAMS) == pytest.approx(0.5, abs=1e-12)
+        assert table["hyperparameters"].iloc[0] == "gamma=0.05"
+    np.testing.assert_allclose(tables["flipped"]["shift"], -delta)
+    assert tables["paper"]["block_sparsity"].iloc[0] < 0.5 < tables["paper"]["block_sparsity"].iloc[4]
+    # the other reading of L (after the final norm) reads its own column (here 2 r: the clip bites)
+    other = allocation_table(
+        _stats(),
+        {**cell, "correction": "paper"},
+        "uniform",
+        {},
+        "paper",
+        {**hp, "depth": "final_norm"},
+        inputs,
+        0.0,
+        0.99,
+    )
+    np.testing.assert_allclose(other["shift"], 0.05 * paper_shift(np.array([6.0, 4.0, 2.0, 1.0, 0.5]), 3.0))
+    assert not np.allclose(other["shift"], delta)
+    with pytest.raises(ValueError, match=r"no paper coefficients at eta=0\.001"):
+        allocation_table(
+            _stats(),
+            {**cell, "correction": "paper"},
+            "uniform",
+            {},
+            "paper",
+            {**hp, "eta": 1e-3},
+            inputs,
+            0.0,
+            0.99,
+        )
+
+
+def _config(section: str, key: str, value):
+    """The embedded default config with one setting changed, resolved."""
+    import copy
+    from pathlib import Path
+
+    import yaml
+
+    from absorbprune.config import resolve
+
+    cfg = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+    cfg = copy.deepcopy(cfg)
+    node = cfg[section]
+    for part in key.split(".")[:-1]:
+        node = node.setdefault(part, {})
+    node[key.split(".")[-1]] = value
+    return resolve(cfg)
+
+
+def test_config_requires_gamma_zero_and_an_eta_the_sweep_ran():
+    from absorbprune.config import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=r"allocation\.paper\.gamma': the list \[0\.05, 0\.1\] must include 0"
+    ):
+        _config("allocation", "paper.gamma", [0.05, 0.1])
+    with pytest.raises(ConfigError, match=r"allocation\.paper\.eta': 0\.03 is not a gaussian magnitude"):
+        _config("allocation", "paper.eta", 0.03)
+    with pytest.raises(ConfigError, match="add gaussian"):
+        _config("sweeps", "magnitude_kinds", ["prune_dir"])
+    with pytest.raises(ConfigError, match=r"allocation\.depth\.of"):
+        _config("allocation", "depth.of", "none")
+
+
+def test_control_variants_mirror_their_correction():
+    from absorbprune.grid import correction_variants
+
+    cfg = _config("allocation", "absorption.gamma", [0, 0.05, 0.1])
+    cfg["grid"]["corrections"] = ["none", "absorption", "shuffled"]
+    cfg["allocation"]["shuffled"] = {"of": "absorption", "seed": 4}
+    variants = correction_variants(cfg)
+    assert set(variants) == {
+        "none",
+        "absorption-gamma0.05",
+        "absorption-gamma0.1",
+        "shuffled-gamma0.05",
+        "shuffled-gamma0.1",
+    }
+    assert variants["shuffled-gamma0.1"] == ("shuffled", {"gamma": 0.1, "of": "absorption", "seed": 4})
+
+
+def test_block_gains_and_the_paper_table():
+    from absorbprune.absorption import block_gains, paper_coefficient_table
+    from absorbprune.tables import BLOCK_GAINS, PAPER_COEFFICIENTS
+
+    gains = pd.DataFrame(
+        {
+            "inject_block": [0, 0, 1, 0, 0, 1],
+            "depth": [1, 2, 2, 1, 2, 2],
+            "gain": [1.5, 0.5, 0.7, 1.3, 0.6, 0.8],
+            "seed": [0, 0, 0, 1, 1, 1],
+        }
+    )
+    assert list(block_gains(gains, "m", 0.7).columns) == BLOCK_GAINS.names
+    table = block_gains(gains, "m", 0.7).set_index("block")
+    assert table.loc[1, "local_gain"] == pytest.approx(1.4) and table.loc[1, "amplifies"]
+    assert table.loc[2, "local_gain"] == pytest.approx(np.mean([0.6, 0.7])) and not table.loc[2, "amplifies"]
+    assert table.loc[1, "local_gain_se"] == pytest.approx(np.std([1.5, 1.3], ddof=1) / np.sqrt(2))
+    assert table.loc[2, "n_injections"] == 2
+    drift = drift_table({0: [4.0, 6.0], 1: [2.0, 2.0], 2: [1.0, 1.0], 3: [0.5, 0.25], 4: [1.0, 1.0]})
+    paper = paper_coefficient_table(drift, "m", 7, 5)
+    assert list(paper.columns) == PAPER_COEFFICIENTS.names
+    at = paper[np.isclose(paper["eta"], 1e-2)].set_index("block")
+    np.testing.assert_allclose(at["r_last_block"], [5.0, 2.0, 1.0, 0.375, 1.0])
+    np.testing.assert_allclose(at["r_final_norm"], [10.0, 4.0, 2.0, 0.75, 2.0])
+    assert (
+        set(paper["eta"]) == {1e-2, 1e-4} and (paper["seed"] == 7).all() and (paper["n_samples"] == 2).all()
+    )

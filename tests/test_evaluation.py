@@ -27,6 +27,7 @@ def test_ppl_is_the_exponential_of_the_mean_window_loss_tail_dropped():
         "allocation": "dense",
         "correction": "none",
         "sparsity": 0.0,
+        "seed": -1,
     }
     row = ppl_row(model, ids, 16, 3, cell, "local").iloc[0]
     with torch.no_grad():
@@ -75,6 +76,7 @@ def test_cell_keys_from_wildcards():
             "allocation": "uniform",
             "correction": "none",
             "sparsity": "0.5",
+            "seed": "2",
         }
     )
     assert cell == {
@@ -84,8 +86,9 @@ def test_cell_keys_from_wildcards():
         "allocation": "uniform",
         "correction": "none",
         "sparsity": 0.5,
+        "seed": 2,
     }
-    assert cell_keys({"model": "m"})["pruner"] == "dense"
+    assert cell_keys({"model": "m"})["pruner"] == "dense" and cell_keys({"model": "m"})["seed"] == -1
 
 
 class _Result:
@@ -101,7 +104,8 @@ class _Result:
         ids = torch.randint(0, 50, (1, 40), generator=torch.Generator().manual_seed(0))
         ppl = ppl_row(adapter.model, ids, 16, 2, cell, "local")
         self.pruned = PrunedCell(linears_table(dense_rows(adapter), cell), weights)
-        self.measures = Measures(ppl, zeroshot, None)
+        valid = ppl_row(adapter.model, ids[:, :32], 16, 2, cell, "local")
+        self.measures = Measures(ppl, valid, zeroshot, None)
 
     def write(self, outputs, provenance):
         self.pruned.write(outputs, provenance)
@@ -119,12 +123,19 @@ def test_cell_result_writes_what_the_rule_declares(tmp_path):
     from absorbprune.provenance import read_parquet_provenance
 
     weights = {"0.self_attn.q_proj": torch.ones(2, 2)}
-    out = {k: str(tmp_path / f"{k}.{ext}") for k, ext in (("linears", "parquet"), ("ppl", "parquet"))}
+    names = ("linears", "ppl", "valid_ppl")
+    out = {k: str(tmp_path / f"{k}.parquet") for k in names}
     _result(weights).write({**out, "weights": str(tmp_path / "w.safetensors")}, {"stage": "prune_evaluate"})
     assert torch.equal(load_file(tmp_path / "w.safetensors")["0.self_attn.q_proj"], torch.ones(2, 2))
     assert pd.read_parquet(out["ppl"])["n_windows"].iloc[0] == 2
     assert read_parquet_provenance(out["linears"])["stage"] == "prune_evaluate"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["linears.parquet", "ppl.parquet", "w.safetensors"]
+    assert pd.read_parquet(out["valid_ppl"])["n_windows"].iloc[0] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "linears.parquet",
+        "ppl.parquet",
+        "valid_ppl.parquet",
+        "w.safetensors",
+    ]
     with pytest.raises(ValueError, match="no pruned weights"):
         _result(None).write({**out, "weights": str(tmp_path / "x.safetensors")}, {})
     with pytest.raises(ValueError, match="no zero-shot task"):

@@ -120,11 +120,19 @@ def test_adding_an_allocator_is_one_function_and_one_entry(tmp_path):
         )
     (wf / "tilt.yaml").write_text(
         yaml.safe_dump(
-            {"grid": {"allocations": ["uniform", "tilt"]}, "allocation": {"tilt": {"k": [0.1, 0.2]}}}
+            {
+                "grid": {
+                    "allocations": ["uniform", "tilt"],
+                    "corrections": ["none", "absorption"],
+                    "sparsities": [0.5, 0.7],
+                },
+                "calibration": {"seeds": [0]},
+                "allocation": {"tilt": {"k": [0.1, 0.2]}},
+            }
         )
     )
     jobs = planned_jobs(wf, "--configfile", "tilt.yaml")
-    # (uniform + 2 tilt variants) x (none, absorption) x 2 sparsities, each allocated and pruned
+    # (uniform + 2 tilt variants) x (none, absorption at gamma 0.05) x 2 sparsities, one seed
     assert jobs["allocate"] == 12 and jobs["prune_evaluate"] == 12
 
 

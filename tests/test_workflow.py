@@ -67,26 +67,34 @@ def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
 def test_dry_run_dag_shape_of_the_default_config(tmp_path):
     wf = copy_workflow(tmp_path)
     assert planned_jobs(wf) == {
-        "corpus": 1,  # the built-in corpus: calibration, perplexity and codeline text
+        "corpus": 1,  # the built-in corpus: calibration, perplexity, validation and codeline text
         "convert_gguf": 1,  # SmolLM2's GGUF file -> results/models/smollm2 (no tokenizer or training jobs)
-        "calibration_tokens": 1,
-        "calibrate": 1,
-        "sweep_magnitude": 1,
-        "sweep_prune": 2,  # grid 0.5, 0.7 (no extra sparsities in the default)
-        "absorption": 2,
+        "calibration_tokens": 3,  # one calibration set per seed
+        "audit_tokens": 1,
+        "calibrate": 3,
+        "sweep_magnitude": 3,
+        "sweep_prune": 3,  # 0.7 per seed (no extra sparsities in the default)
+        "absorption": 3,
+        "paper_coefficients": 3,
         "findings": 1,
         "sweep_figures": 1,
         "sweep_summary": 1,
-        "allocate": 20,  # 5 allocations x 2 corrections x 2 sparsities
+        # (owl, alphapruning) x (none + paper, absorption, depth, shuffled, flipped at gamma 0.05)
+        # x 0.7 x 3 seeds; gamma 0 is the base's own cell
+        "allocate": 36,
         "allocation_summary": 1,
-        "prune_evaluate": 20,  # prunes a cell and measures it (perplexity, zero-shot) in one job
+        "prune_evaluate": 36,  # prunes a cell and measures it (perplexity, zero-shot) in one job
         "evaluate_dense": 1,
         "pruning_summary": 1,
         "ppl_tokens": 1,
+        "valid_tokens": 1,
         "zeroshot_data": 1,
+        "select": 1,
         "aggregate": 1,
+        "paper_claims": 1,
+        "claims_page": 1,
         "grid_figures": 1,
-        "report_table": 8,
+        "report_table": 12,
         "all": 1,
     }
 
@@ -101,33 +109,40 @@ def test_dry_run_with_tiny_models_beside_the_gguf_model(tmp_path):
 
 def test_paper_preset_dry_run_lists_every_job(tmp_path):
     wf = copy_workflow(tmp_path)
-    models, pruners, allocations, corrections, sparsities = 5, 2, 5, 2, 4
-    cells = models * pruners * allocations * corrections * sparsities
+    # corrections: none + (paper, absorption and the three controls) x 2 non-zero gammas
+    models, pruners, allocations, corrections, sparsities, seeds = 5, 2, 5, 1 + 5 * 2, 4, 3
+    cells = models * pruners * allocations * corrections * sparsities * seeds
     per_model = {
-        "calibration_tokens": 1,  # C4: no built-in corpus, tokenizer or training jobs
-        "calibrate": 1,
-        "sweep_magnitude": 1,
-        "sweep_prune": sparsities + 2,  # the grid's plus sweeps.extra_sparsities
-        "absorption": sparsities + 2,
+        "calibration_tokens": seeds,  # C4: no built-in corpus, tokenizer or training jobs
+        "audit_tokens": 1,
+        "calibrate": seeds,
+        "sweep_magnitude": seeds,
+        "sweep_prune": (sparsities + 2) * seeds,  # the grid's plus sweeps.extra_sparsities
+        "absorption": (sparsities + 2) * seeds,
+        "paper_coefficients": seeds,
         "findings": 1,
         "sweep_figures": 1,
         "grid_figures": 1,
         "ppl_tokens": 1,
+        "valid_tokens": 1,
         "evaluate_dense": 1,
     }
     expected = {rule: n * models for rule, n in per_model.items()}
     expected |= {
-        "allocate": cells // pruners,  # an allocation does not depend on the pruner
+        "allocate": cells,  # per pruner: AlphaPruning's eps is set per (model, pruner)
         "prune_evaluate": cells,  # pruning, perplexity and the seven tasks in one job per cell
         "allocation_summary": 1,
         "sweep_summary": 1,
         "pruning_summary": 1,
+        "select": 1,
         "aggregate": 1,
-        "report_table": 8,
+        "paper_claims": 1,
+        "claims_page": 1,
+        "report_table": 12,
         "all": 1,
     }
     assert planned_jobs(wf, "--configfile", "presets/paper.yaml") == expected
-    assert sum(expected.values()) == 713
+    assert sum(expected.values()) == 13495
 
 
 @pytest.mark.parametrize(
@@ -165,18 +180,26 @@ def test_micro_run_writes_every_artifact_with_provenance(micro_run):
             ids = f.get_tensor("input_ids")
             assert META_KEY in f.metadata()
         assert ids.dtype == torch.int64 and ids.shape == (4, 32)
+        # each calibration seed draws its own set; the audit copy is the first seed's
+        seeds = {}
+        for seed in (0, 1):
+            with safe_open(res / "calibration" / model / f"seed{seed}" / "tokens.safetensors", "pt") as f:
+                seeds[seed] = f.get_tensor("input_ids")
+        assert torch.equal(seeds[0], ids) and not torch.equal(seeds[0], seeds[1])
 
-        stats = pd.read_parquet(res / "calibration" / model / "layer_stats.parquet")
+        stats = pd.read_parquet(res / "calibration" / model / "seed0" / "layer_stats.parquet")
         assert list(stats.columns) == layer_stats_schema([3, 5]).names
         n_blocks = micro["models"][model]["arch"]["n_blocks"]
         assert sorted(stats["block"].unique()) == list(range(n_blocks))
         assert (stats["n_tokens"] == 4 * 32).all()
         assert stats[["alpha_peak", "block_lod_m5", "block_dlp_score"]].notna().all().all()
-        prov = read_parquet_provenance(res / "calibration" / model / "layer_stats.parquet")
+        prov = read_parquet_provenance(res / "calibration" / model / "seed0" / "layer_stats.parquet")
         assert prov["stage"] == "calibration" and prov["seeds"] == {"calibration": 0}
+        prov = read_parquet_provenance(res / "calibration" / model / "seed1" / "layer_stats.parquet")
+        assert prov["seeds"] == {"calibration": 1}
         assert prov["config"]["grid"]["models"] == ["micro-llama", "micro-opt"]
 
-        with safe_open(res / "calibration" / model / "input_norms.safetensors", "pt") as f:
+        with safe_open(res / "calibration" / model / "seed0" / "input_norms.safetensors", "pt") as f:
             assert len(f.keys()) == len(stats)
         summary = pd.read_parquet(res / "training" / model / "summary.parquet")
         assert summary["valid_ppl_before"].iloc[0] == summary["valid_ppl_after"].iloc[0]  # steps: 0
@@ -190,14 +213,28 @@ def test_micro_run_writes_every_artifact_with_provenance(micro_run):
 def test_micro_run_writes_the_sweep_tables_and_figures(micro_run):
     res = micro_run / "results"
     required = {
-        "absorption": ["model", "sparsity", "block", "coefficient", "d_inject", "d_final"],
-        "drift": ["model", "kind", "inject_block", "magnitude", "seed", "depth", "rel_l2", "cos"],
+        "absorption": ["model", "sparsity", "block", "coefficient", "d_inject", "d_final", "seed"],
+        "drift": [
+            "model",
+            "kind",
+            "inject_block",
+            "magnitude",
+            "seed",
+            "depth",
+            "rel_l2",
+            "cos",
+            "calibration_seed",
+        ],
+        "local_gains": ["model", "block", "local_gain", "local_gain_se", "amplifies"],
+        "paper_coefficients": ["model", "seed", "eta", "block", "r_last_block", "r_final_norm"],
         "findings": [
             "model",
             "share_absorbing",
             "first_absorbing_block",
             "drift_depth_spearman",
             "small_eps_all_amplify",
+            "amplifying_blocks_local",
+            "max_local_gain",
         ],
     }
     for name, columns in required.items():
@@ -206,19 +243,27 @@ def test_micro_run_writes_the_sweep_tables_and_figures(micro_run):
         assert set(table["model"]) == {"micro-llama", "micro-opt"}
         assert read_parquet_provenance(res / "summary" / f"{name}.parquet")["stage"] == "summary"
     drift = pd.read_parquet(res / "summary" / "drift.parquet")
-    # per model: gaussian 4 blocks x 4 eps x 2 seeds, prune_dir 4 x 4, prune 4 x 2 sparsities; each
-    # injection at k has depths k..4 (14 rows over the 4 injection blocks)
+    # per model and calibration seed: gaussian 4 blocks x 5 eps x 2 direction seeds, prune_dir
+    # 4 x 5, prune 4 x 2 sparsities; each injection at k has depths k..4 (14 rows over 4 blocks)
     per_model = drift.groupby(["model", "kind"]).size().unstack()
     assert per_model.loc["micro-llama"].to_dict() == {
-        "gaussian": 4 * 2 * 14,
-        "prune": 2 * 14,
-        "prune_dir": 4 * 14,
+        "gaussian": 2 * 5 * 2 * 14,
+        "prune": 2 * 2 * 14,
+        "prune_dir": 2 * 5 * 14,
     }
+    assert sorted(drift["calibration_seed"].unique()) == [0, 1]
+    paper = pd.read_parquet(res / "summary" / "paper_coefficients.parquet")
+    assert len(paper) == 2 * 2 * 5 * 4 and (paper["r_last_block"] > 0).all()  # models x seeds x eta x blocks
+    gains = pd.read_parquet(res / "summary" / "local_gains.parquet")
+    assert sorted(gains["block"].unique()) == [1, 2, 3, 4] and gains["local_gain_se"].notna().all()
     assert drift[["rel_l2", "cos"]].notna().all().all()
     absorption = pd.read_parquet(res / "summary" / "absorption.parquet")
-    assert sorted(absorption["sparsity"].unique()) == [0.5, 0.7]
+    assert sorted(absorption["sparsity"].unique()) == [0.5, 0.7] and sorted(absorption["seed"].unique()) == [
+        0,
+        1,
+    ]
     for model in ("micro-llama", "micro-opt"):
-        for fig in ("drift_depth", "transition", "absorption"):
+        for fig in ("drift_depth", "transition", "absorption", "local_gains"):
             assert (res / "figures" / model / f"{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -234,18 +279,19 @@ def test_micro_run_allocations_and_achieved_sparsity(micro_run):
         "block_sparsity",
         "block_params",
     } <= set(alloc.columns)
-    assert len(alloc.groupby(["model", "allocation_variant", "correction_variant", "sparsity"])) == 20
+    # 2 models x 2 seeds x (owl x 6 corrections and controls + uniform for 2:4)
+    assert len(alloc.groupby(["model", "allocation_variant", "correction_variant", "sparsity", "seed"])) == 28
     assert (alloc["achieved_mean_weighted"] - alloc["sparsity"]).abs().max() < 1e-12
     pruned = pd.read_parquet(res / "summary" / "pruning.parquet")
     cells = pruned[pruned["pruner"] != "dense"]
     merged = cells.merge(
         alloc,
-        left_on=["model", "allocation", "correction", "sparsity", "block"],
-        right_on=["model", "allocation_variant", "correction_variant", "sparsity", "block"],
+        left_on=["model", "pruner", "allocation", "correction", "sparsity", "seed", "block"],
+        right_on=["model", "pruner", "allocation_variant", "correction_variant", "sparsity", "seed", "block"],
     )
     assert len(merged) == len(cells)  # every pruned linear has its block's allocation
     assert (merged["target_sparsity"] == merged["block_sparsity"]).all()
-    for _, part in cells.groupby(["model", "allocation", "correction"]):
+    for _, part in cells.groupby(["model", "allocation", "correction", "seed"]):
         expected = (part["target_sparsity"] * part["params"]).sum()
         rows = len(part)  # at most one weight per output row is lost to rounding; C_out >= 16 here
         assert abs(part["zeros"].sum() - expected) <= 64 * rows
@@ -258,11 +304,12 @@ def test_micro_run_allocations_and_achieved_sparsity(micro_run):
 
 def test_micro_run_grid_tables(micro_run):
     res = micro_run / "results"
-    keys = ["model", "pruner", "structure", "allocation", "correction", "sparsity"]
+    keys = ["model", "pruner", "structure", "allocation_variant", "correction_variant", "sparsity", "seed"]
     grid = pd.read_parquet(res / "summary" / "grid.parquet")
-    assert len(grid) == 22 + 2  # every cell and one dense reference per model
+    assert len(grid) == 28 + 2  # every cell and one dense reference per model
     assert not grid.duplicated(keys).any()
-    required = {"achieved_sparsity", "ppl", "ppl_dataset", "zeroshot_mean", "n_prunable_params"}
+    assert set(grid["correction"]) == {"none", "paper", "absorption", "depth", "shuffled", "flipped"}
+    required = {"achieved_sparsity", "ppl", "ppl_dataset", "zeroshot_mean", "n_prunable_params", "valid_ppl"}
     assert required <= set(grid.columns)
     assert grid["ppl"].gt(1).all() and (grid["ppl_dataset"] == "local").all()
     with safe_open(res / "eval" / "micro-llama" / "ppl_tokens.safetensors", "pt") as f:
@@ -273,13 +320,14 @@ def test_micro_run_grid_tables(micro_run):
     dense = grid[grid["pruner"] == "dense"]
     assert (dense["achieved_sparsity"] == 0).all() and (dense["sparsity"] == 0).all()
     pruning = pd.read_parquet(res / "summary" / "pruning.parquet")
+    pruning = pruning.rename(columns={"allocation": "allocation_variant", "correction": "correction_variant"})
     sums = pruning.groupby(keys)[["zeros", "params"]].sum()
     joined = grid.set_index(keys).join(sums)
     assert (joined["achieved_sparsity"] == joined["zeros"] / joined["params"]).all()
     assert (joined["n_prunable_params"] == joined["params"]).all()
 
     zeroshot = pd.read_parquet(res / "summary" / "zeroshot.parquet")
-    assert len(zeroshot) == 24 and set(zeroshot["task"]) == {"codeline"}
+    assert len(zeroshot) == 30 and set(zeroshot["task"]) == {"codeline"}
     assert (zeroshot["metric"] == "acc").all()
     assert zeroshot["value"].between(0, 1).all() and (zeroshot["n_docs"] == 40).all()
     means = zeroshot.groupby(keys)["value"].mean()
@@ -289,12 +337,71 @@ def test_micro_run_grid_tables(micro_run):
     assert raw["results"]["codeline"]["acc,none"] == dense_acc
 
     headline = pd.read_parquet(res / "summary" / "headline.parquet")
-    assert len(headline) == 10  # 2 models x 5 base allocations at 0.5, unstructured
-    assert "correction" not in headline.columns and set(headline["corrected_by"]) == {"absorption"}
-    row = headline.iloc[0]
-    assert row["ppl_change_pct"] == pytest.approx(100 * (row["ppl_corrected"] / row["ppl_base"] - 1))
-    for name in ("grid", "zeroshot", "headline"):
+    assert len(headline) == 10  # 2 models x owl x (2 corrections + 3 controls) at 0.5, unstructured
+    assert set(headline["correction"]) == {"paper", "absorption", "depth", "shuffled", "flipped"}
+    assert (headline["n_seeds"] == 2).all() and headline["ppl_change_pct_se"].notna().all()
+    assert set(headline.loc[headline["kind"] == "control", "control_of"]) == {"paper"}
+    paper = headline[headline["correction"] == "paper"]
+    assert (
+        set(paper["beats_controls"]) <= {"true", "false"} and paper["vs_controls"].str.contains("depth").all()
+    )
+    selection = pd.read_parquet(res / "summary" / "selection.parquet")
+    assert {"hyperparameter", "value", "valid_ppl", "test_ppl", "selected"} <= set(selection.columns)
+    assert 0.0 in set(selection.loc[selection["hyperparameter"] == "gamma", "value"])
+    picked = selection[selection["selected"]].drop_duplicates(["model", "correction"])
+    assert len(picked) == 2 * 6  # one choice per model x selection group (none + 5)
+    for _, row in headline.iterrows():  # the headline compares exactly what validation chose
+        chosen = picked[(picked["model"] == row["model"]) & (picked["correction"] == row["correction"])]
+        assert chosen["candidate"].iloc[0] == row["selected_hp"]
+    claims = pd.read_parquet(res / "summary" / "paper_claims.parquet")
+    assert set(claims["model"]) == {"micro-llama", "micro-opt"} and claims["detail"].str.len().gt(0).all()
+    for name in ("grid", "zeroshot", "headline", "selection", "paper_claims"):
         assert read_parquet_provenance(res / "summary" / f"{name}.parquet")["stage"] == "aggregate"
+
+
+def test_selection_never_reads_the_test_split(micro_run, tmp_path):
+    """The select job's inputs are validation files only, and its choice is reproduced from those
+    files alone with every test-split file of the run removed."""
+    from dataclasses import asdict
+
+    from absorbprune.config import resolve
+    from absorbprune.grid import selection_candidates
+    from absorbprune.selection import choose
+
+    out = snakemake(
+        micro_run, "--dry-run", "--forcerun", "select", "--until", "select", "--configfile", "micro.yaml"
+    )
+    text = out.stdout + out.stderr
+    inputs = text.split("rule select:", 1)[1].split("output:", 1)[0]
+    assert "valid_ppl.parquet" in inputs
+    assert "/ppl.parquet" not in inputs and "ppl_tokens" not in inputs and "corpus/test" not in inputs
+    copy = tmp_path / "results"
+    shutil.copytree(micro_run / "results" / "eval", copy / "eval")
+    shutil.copytree(micro_run / "results" / "corpus", copy / "corpus")
+    removed = [
+        *copy.rglob("ppl.parquet"),
+        *copy.rglob("ppl_tokens.safetensors"),
+        copy / "corpus" / "test.parquet",
+    ]
+    for path in removed:
+        path.unlink()
+    assert len(removed) > 28 and not list(copy.rglob("ppl.parquet"))
+    cfg = yaml.safe_load((micro_run / "config.yaml").read_text())
+    for key, value in yaml.safe_load(MICRO.read_text()).items():
+        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
+    cfg = resolve(cfg)
+    valid = pd.concat(
+        [pd.read_parquet(p) for p in sorted(copy.rglob("valid_ppl.parquet"))], ignore_index=True
+    )
+    valid = valid[valid["pruner"] != "dense"]
+    table = choose(valid, [asdict(c) for c in selection_candidates(cfg)], cfg["calibration"]["seeds"])
+    ran = pd.read_parquet(micro_run / "results" / "selection" / "choices.parquet")
+    keys = ["model", "correction", "allocation_variant", "correction_variant", "seed", "hyperparameter"]
+    pd.testing.assert_frame_equal(
+        table.sort_values(keys, ignore_index=True),
+        ran.sort_values(keys, ignore_index=True),
+        check_dtype=False,
+    )
 
 
 def test_micro_run_figures_and_self_contained_report(micro_run):
@@ -302,12 +409,25 @@ def test_micro_run_figures_and_self_contained_report(micro_run):
     for model in ("micro-llama", "micro-opt"):
         for fig in ("allocations", "grid"):
             assert (res / "figures" / model / f"{fig}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for name in ("grid", "headline", "zeroshot", "findings", "absorption", "allocations", "drift", "pruning"):
+    for name in (
+        "grid",
+        "headline",
+        "selection",
+        "paper_claims",
+        "zeroshot",
+        "findings",
+        "local_gains",
+        "absorption",
+        "paper_coefficients",
+        "allocations",
+        "drift",
+        "pruning",
+    ):
         page = (res / "report" / f"{name}.html").read_text()
         assert "<table" in page and f"results/summary/{name}.parquet" in page
     snakemake(micro_run, "--configfile", "micro.yaml", "--report", "results/report.html")
     report = (res / "report.html").read_text()
-    for category in ("1 Perturbation sweeps", "2 Allocation", "3 Evaluation", "4 Tables"):
+    for category in ("0 The paper", "1 Perturbation sweeps", "2 Allocation", "3 Evaluation", "4 Tables"):
         assert category in report
     assert "grid.png" in report and "headline.html" in report
     assert (res / "report.html").stat().st_size > 500_000  # figures embedded, not linked
@@ -329,27 +449,45 @@ def test_finished_run_plans_nothing(micro_run):
     assert planned_jobs(micro_run, "--configfile", "micro.yaml") == {}
 
 
-# In the micro config the prune sweep covers 0.5 (grid) and 0.7 (extra): 2 models x 2 sparsities.
-# The grid: 2 models x 5 allocations x 2 corrections x 1 sparsity = 20 unstructured cells, half of
-# them corrected, plus one 2:4 cell per model (on the uniform allocation at 0.5).
+# In the micro config the prune sweep covers 0.5 (grid) and 0.7 (extra), per model and calibration
+# seed (2 x 2). The grid per model and seed: owl x (none, paper, absorption and the three controls,
+# each at gamma 0.05) at 0.5, plus one 2:4 cell on the uniform allocation: 2 x 2 x 7 = 28 cells.
+# Ours (absorption) reads our coefficients: 4 cells; the paper's correction and its controls read
+# the paper's coefficients: 16 cells.
 # A dry run's job counts are built from these parts; "report_table" holds the set of summary tables
 # whose HTML page is rebuilt (one job each), merged by union.
-AGGREGATE = {"aggregate": 1, "grid_figures": 2, "report_table": {"grid", "headline", "zeroshot"}, "all": 1}
-PRUNE_DOWN = {"pruning_summary": 1, **AGGREGATE, "report_table": {"grid", "headline", "zeroshot", "pruning"}}
+AGGREGATE = {
+    "aggregate": 1,
+    "paper_claims": 1,
+    "claims_page": 1,
+    "grid_figures": 2,
+    "report_table": {"grid", "headline", "zeroshot", "selection", "paper_claims"},
+    "all": 1,
+}
+SELECT = {"select": 1, **AGGREGATE}  # new validation perplexities: chosen again
+PRUNE_DOWN = {"pruning_summary": 1, **SELECT, "report_table": {*AGGREGATE["report_table"], "pruning"}}
 ALLOC_DOWN = {"allocation_summary": 1, "report_table": {"allocations"}}
-EVAL = {"prune_evaluate": 22}  # every cell, pruned and measured again
-ALL_CELLS = {"allocate": 20, **EVAL, **ALLOC_DOWN}
-CORRECTED_CELLS = {"allocate": 10, "prune_evaluate": 10, **ALLOC_DOWN}
-EVAL_DENSE = {"ppl_tokens": 2, "evaluate_dense": 2}
-ABSORPTION_DOWN = {
-    "absorption": 4,
+EVAL = {"prune_evaluate": 28}  # every cell, pruned and measured again
+ALL_CELLS = {"allocate": 28, **EVAL, **ALLOC_DOWN}
+OURS_CELLS = {"allocate": 4, "prune_evaluate": 4, **ALLOC_DOWN}
+PAPER_CELLS = {"allocate": 16, "prune_evaluate": 16, **ALLOC_DOWN}
+CORRECTED_CELLS = {"allocate": 20, "prune_evaluate": 20, **ALLOC_DOWN}
+EVAL_DENSE = {"ppl_tokens": 2, "valid_tokens": 2, "evaluate_dense": 2}
+SWEEP_TABLES = {
+    "report_table": {"absorption", "drift", "findings", "local_gains", "paper_coefficients", "paper_claims"}
+}
+FINDINGS_DOWN = {
     "findings": 2,
     "sweep_figures": 2,
     "sweep_summary": 1,
-    "report_table": {"absorption", "drift", "findings"},
+    "paper_claims": 1,
+    "claims_page": 1,
     "all": 1,
+    **SWEEP_TABLES,
 }
-SWEEPS_DOWN = {"sweep_magnitude": 2, "sweep_prune": 4, **ABSORPTION_DOWN}
+ABSORPTION_DOWN = {"absorption": 8, **FINDINGS_DOWN}
+PAPER_DOWN = {"paper_coefficients": 4, **FINDINGS_DOWN}
+SWEEPS_DOWN = {"sweep_magnitude": 4, "sweep_prune": 8, **ABSORPTION_DOWN, **PAPER_DOWN}
 
 
 def plan(*parts: dict) -> dict[str, int]:
@@ -368,29 +506,25 @@ def plan(*parts: dict) -> dict[str, int]:
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ({"calibration": {"owl_M": [2, 5]}}, plan({"calibrate": 2}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN)),
-        ({"allocation": {"absorption": {"gamma": 0.1}}}, plan(CORRECTED_CELLS, PRUNE_DOWN)),
+        ({"calibration": {"owl_M": [2, 5]}}, plan({"calibrate": 4}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN)),
+        # a single gamma renames ours' cells (absorption-gamma0.05 -> absorption): new cells
+        ({"allocation": {"absorption": {"gamma": 0.1}}}, plan(OURS_CELLS, PRUNE_DOWN)),
+        # the paper's gamma is also its controls' gamma
+        ({"allocation": {"paper": {"gamma": [0, 0.1]}}}, plan(PAPER_CELLS, PRUNE_DOWN)),
+        (
+            {"allocation": {"shuffled": {"seed": 3}}},
+            plan({"allocate": 4, "prune_evaluate": 4}, ALLOC_DOWN, PRUNE_DOWN),
+        ),
         (
             {"allocation": {"owl": {"lambda": 0.05}}},
-            plan({"allocate": 4, "prune_evaluate": 4}, ALLOC_DOWN, PRUNE_DOWN),
+            plan({"allocate": 24, "prune_evaluate": 24}, ALLOC_DOWN, PRUNE_DOWN),
         ),
         ({"pruning": {"batch_size": 3}}, plan(EVAL, PRUNE_DOWN)),
         # keeping weights adds an output to every cell: each is pruned again to write it
         ({"pruning": {"keep_weights": True}}, plan(EVAL, PRUNE_DOWN)),
-        (
-            {"sweeps": {"seeds": [0, 1, 2]}},
-            plan(
-                {"sweep_magnitude": 2, "findings": 2, "sweep_figures": 2, "sweep_summary": 1, "all": 1},
-                {"report_table": {"absorption", "drift", "findings"}},
-            ),
-        ),
-        (
-            {"sweeps": {"main_sparsity": 0.5}},
-            plan(
-                {"findings": 2, "sweep_figures": 2, "sweep_summary": 1, "all": 1},
-                {"report_table": {"absorption", "drift", "findings"}},
-            ),
-        ),
+        # more direction seeds: new gaussian sweeps, so new paper coefficients and their cells
+        ({"sweeps": {"seeds": [0, 1, 2]}}, plan({"sweep_magnitude": 4}, PAPER_DOWN, PAPER_CELLS, PRUNE_DOWN)),
+        ({"sweeps": {"main_sparsity": 0.5}}, plan(FINDINGS_DOWN)),
         # an evaluation setting re-measures every cell (pruned in the same job) and the dense models
         ({"evaluation": {"zeroshot": {"batch_size": 16}}}, plan({"evaluate_dense": 2}, EVAL, PRUNE_DOWN)),
         (
@@ -409,21 +543,21 @@ def test_parameter_change_reruns_only_what_depends_on_it(micro_run, override, ex
 def test_adding_a_sparsity_adds_only_its_own_jobs(micro_run):
     (micro_run / "more.yaml").write_text(yaml.safe_dump({"grid": {"sparsities": [0.5, 0.6]}}))
     jobs = planned_jobs(micro_run, "--configfile", "micro.yaml", "more.yaml")
-    new_cells = {"allocate": 20, "prune_evaluate": 20}
-    new_sweeps = {"sweep_prune": 2, "absorption": 2, "sweep_figures": 2, "sweep_summary": 1}
-    sweep_tables = {"report_table": {"absorption", "drift", "findings"}}
-    assert jobs == plan(new_sweeps, sweep_tables, new_cells, ALLOC_DOWN, PRUNE_DOWN)
+    new_cells = {"allocate": 24, "prune_evaluate": 24}  # 2 models x 2 seeds x 6 unstructured cells
+    new_sweeps = {"sweep_prune": 4, "absorption": 4, "sweep_figures": 2, "sweep_summary": 1, **SWEEP_TABLES}
+    assert jobs == plan(new_sweeps, {"paper_claims": 1, "claims_page": 1}, new_cells, ALLOC_DOWN, PRUNE_DOWN)
 
 
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
         # pruning's Wanda statistic (calibration.SquareSum) makes every pruning job import calibration
-        ("calibration", plan({"calibrate": 2, "evaluate_dense": 2}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN)),
+        ("calibration", plan({"calibrate": 4, "evaluate_dense": 2}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN)),
         (
             "data",
             plan(
-                {"tokenizer": 1, "corpus_ids": 2, "train_tiny": 2, "calibration_tokens": 2, "calibrate": 2},
+                {"tokenizer": 1, "corpus_ids": 2, "train_tiny": 2},
+                {"calibration_tokens": 4, "audit_tokens": 2, "calibrate": 4},
                 SWEEPS_DOWN,
                 ALL_CELLS,
                 EVAL_DENSE,
@@ -433,7 +567,7 @@ def test_adding_a_sparsity_adds_only_its_own_jobs(micro_run):
         (
             "zoo",
             plan(
-                {"train_tiny": 2, "calibration_tokens": 2, "calibrate": 2},
+                {"train_tiny": 2, "calibration_tokens": 4, "audit_tokens": 2, "calibrate": 4},
                 SWEEPS_DOWN,
                 ALL_CELLS,
                 EVAL_DENSE,
@@ -446,14 +580,15 @@ def test_adding_a_sparsity_adds_only_its_own_jobs(micro_run):
         (
             "models",
             plan(
-                {"calibration_tokens": 2, "calibrate": 2},
+                {"calibration_tokens": 4, "audit_tokens": 2, "calibrate": 4},
                 SWEEPS_DOWN,
                 ALL_CELLS,
                 EVAL_DENSE,
                 PRUNE_DOWN,
             ),
         ),
-        ("absorption", plan(ABSORPTION_DOWN, CORRECTED_CELLS, PRUNE_DOWN)),
+        # ours and the paper's coefficients: every corrected cell reads one of them
+        ("absorption", plan(ABSORPTION_DOWN, PAPER_DOWN, CORRECTED_CELLS, PRUNE_DOWN)),
         ("figures", {"sweep_figures": 2, "grid_figures": 2, "all": 1}),
         ("allocation", plan(ALL_CELLS, PRUNE_DOWN)),
         # the prune sweep injects with pruning.wanda_mask, so the sweeps and corrected allocations rerun too
@@ -464,8 +599,9 @@ def test_adding_a_sparsity_adds_only_its_own_jobs(micro_run):
         # a cell is pruned and measured in one job: re-measuring it prunes it again
         ("evaluation", plan({"evaluate_dense": 2}, EVAL, PRUNE_DOWN)),
         ("zeroshot", plan({"zeroshot_data": 1, "evaluate_dense": 2}, EVAL, PRUNE_DOWN)),
+        ("selection", SELECT),
         ("aggregate", AGGREGATE),
-        ("report", {"report_table": 8, "all": 1}),
+        ("report", {"report_table": 12, "claims_page": 1, "all": 1}),
     ],
 )
 def test_editing_a_stage_module_reruns_that_stage_and_downstream(micro_run, module, expected):
@@ -490,7 +626,7 @@ def test_killed_run_leaves_nothing_complete_and_resumes_to_equal_results(micro_r
     res = wf / "results"
     assert planned_jobs(wf, "--configfile", "micro.yaml") == {}  # a copied checkout is still finished
     # Snakemake rebuilds a missing intermediate only when something downstream needs rebuilding,
-    # so the summaries go too: the re-run prunes and evaluates these 11 cells again
+    # so the summaries go too: the re-run prunes and evaluates these 14 cells again
     for path in ("pruned/micro-llama/wanda", "eval/micro-llama/wanda", "summary", "report"):
         shutil.rmtree(res / path)
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "micro.yaml"]
@@ -514,10 +650,10 @@ def test_killed_run_leaves_nothing_complete_and_resumes_to_equal_results(micro_r
         with safe_open(path, "pt") as f:
             [f.get_tensor(k) for k in f.keys()]
     remaining = planned_jobs(wf, "--configfile", "micro.yaml")
-    assert 0 < remaining["prune_evaluate"] <= 11 and remaining["aggregate"] == 1
+    assert 0 < remaining["prune_evaluate"] <= 14 and remaining["aggregate"] == 1
     snakemake(wf, "--configfile", "micro.yaml")
     assert planned_jobs(wf, "--configfile", "micro.yaml") == {}
-    for name in ("grid", "zeroshot", "headline", "pruning", "allocations", "absorption"):
+    for name in ("grid", "zeroshot", "headline", "selection", "pruning", "allocations", "absorption"):
         _tables_equal(
             res / "summary" / f"{name}.parquet", micro_run / "results" / "summary" / f"{name}.parquet"
         )

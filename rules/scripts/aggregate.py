@@ -1,22 +1,20 @@
-"""Rule aggregate: results/summary/{grid,zeroshot,headline}.parquet from the per-cell tables."""
+"""Rule aggregate: summary grid, zeroshot, selection and headline tables from the per-cell tables."""
 
 import pandas as pd
 
-from absorbprune.aggregate import grid_table, headline_table
+from absorbprune.aggregate import grid_table, named, read_all
 from absorbprune.jobs import start
 from absorbprune.provenance import write_parquet
-from absorbprune.tables import GRID, HEADLINE, ZEROSHOT
-
-
-def concat(paths):
-    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True) if paths else None
-
+from absorbprune.selection import headline_table, selection_table
+from absorbprune.tables import GRID, HEADLINE, SELECTION, ZEROSHOT_SUMMARY, empty
 
 job = start(snakemake, "aggregate")
-inp, out, prov = snakemake.input, snakemake.output, job.provenance()
-zeroshot = concat(inp.zeroshot)
-grid = grid_table(concat(inp.linears), concat(inp.ppl), zeroshot)
-empty = pd.DataFrame({f.name: pd.Series(dtype=f.type.to_pandas_dtype()) for f in ZEROSHOT})
-write_parquet(zeroshot if zeroshot is not None else empty, out.zeroshot, ZEROSHOT, prov)
+inp, out, prov, names = snakemake.input, snakemake.output, job.provenance(), job.params["names"]
+zeroshot = read_all(inp.zeroshot)
+grid = grid_table(read_all(inp.linears), read_all(inp.ppl), zeroshot, read_all(inp.valid), names)
+write_parquet(named(zeroshot, names), out.zeroshot, ZEROSHOT_SUMMARY, prov)
 write_parquet(grid, out.grid, GRID, prov)
-write_parquet(headline_table(grid), out.headline, HEADLINE, prov)
+choices = pd.read_parquet(inp.choices)
+write_parquet(selection_table(choices, grid), out.selection, SELECTION, prov)
+headline = headline_table(grid, choices, job.params["controls"])
+write_parquet(headline if len(headline) else empty(HEADLINE), out.headline, HEADLINE, prov)

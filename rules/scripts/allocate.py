@@ -1,4 +1,4 @@
-"""Rule allocate: block -> sparsity for one (model, allocation, correction, sparsity)."""
+"""Rule allocate: block -> sparsity for one (model, pruner, allocation, correction, sparsity, seed)."""
 
 import pandas as pd
 
@@ -8,15 +8,10 @@ from absorbprune.provenance import write_parquet
 from absorbprune.tables import ALLOCATION
 
 job = start(snakemake, "allocation")
-w, inp = snakemake.wildcards, snakemake.input
-coefficients = pd.read_parquet(inp.coefficients[0]) if inp.coefficients else None
-table = allocate_cell(
-    pd.read_parquet(inp.stats),
-    coefficients,
-    job.params["alloc"],
-    w.model,
-    w.allocation,
-    w.correction,
-    float(w.sparsity),
+inp = snakemake.input
+reads = {k: pd.read_parquet(inp[k]) for k in ("coefficients", "paper_coefficients") if k in inp.keys()}
+cell = dict(snakemake.wildcards.items())
+table = allocate_cell(pd.read_parquet(inp.stats), reads, job.params["alloc"], cell)
+write_parquet(
+    table, snakemake.output[0], ALLOCATION, job.provenance(seeds={"calibration": int(cell["seed"])})
 )
-write_parquet(table, snakemake.output[0], ALLOCATION, job.provenance())

@@ -13,6 +13,6 @@ p, key = job.params, snakemake.wildcards.model
 adapter = load_model(key, p["model"], (snakemake.input.model or [None])[0])
 tokens = load_file(snakemake.input.tokens)["input_ids"]
 stats, norms = calibrate(adapter, tokens, p["batch_size"], p["owl_m"], p["alpha_window"], key)
-prov = job.provenance(seeds={"calibration": snakemake.config["calibration"]["seed"]})
+prov = job.provenance(seeds={"calibration": int(snakemake.wildcards.seed)})
 write_parquet(stats, snakemake.output.stats, layer_stats_schema(p["owl_m"]), prov)
 write_safetensors(norms, snakemake.output.norms, prov)

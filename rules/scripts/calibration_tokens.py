@@ -15,5 +15,6 @@ tokenizer = load_tokenizer(
 )
 corpus_dir = os.path.dirname(snakemake.input.corpus[0]) if snakemake.input.corpus else ""
 dataset = load_split(source, "train", {source: job.params["dataset"]}, corpus_dir)
-ids = calibration_tokens(source, dataset, tokenizer, cal["n_samples"], cal["seqlen"], cal["seed"])
-write_safetensors({"input_ids": ids}, snakemake.output[0], job.provenance(seeds={"calibration": cal["seed"]}))
+seed = int(snakemake.wildcards.seed)
+ids = calibration_tokens(source, dataset, tokenizer, cal["n_samples"], cal["seqlen"], seed)
+write_safetensors({"input_ids": ids}, snakemake.output[0], job.provenance(seeds={"calibration": seed}))

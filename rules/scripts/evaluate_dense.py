@@ -11,7 +11,9 @@ model_dir = (inp.model or [None])[0]
 device = resolve_device(p["model"]["device"])
 adapter = load_model(cell["model"], p["model"], model_dir, device="cpu")
 dense = dense_cell(adapter, cell)
-measures = evaluate(adapter, cell, p, model_dir, inp.ppl_tokens, (inp.data or [None])[0], device)
+measures = evaluate(
+    adapter, cell, p, model_dir, inp.ppl_tokens, inp.valid_tokens, (inp.data or [None])[0], device
+)
 provenance = job.provenance(seeds={"lm_eval": p["zeroshot"]["seed"]}, device=str(device))
 dense.write(dict(snakemake.output.items()), provenance)
 measures.write(dict(snakemake.output.items()), provenance)

@@ -1,8 +1,9 @@
-"""Rule ppl_tokens: the perplexity text joined with blank lines, tokenized once -> (1, n) int64."""
+"""Rules ppl_tokens and valid_tokens: the test (perplexity) or validation (selection) text,
+tokenized once -> (1, n) int64 (data.split_tokens: the protocol of each source)."""
 
 import os
 
-from absorbprune.data import load_split, ppl_tokens
+from absorbprune.data import load_split, split_tokens
 from absorbprune.jobs import start
 from absorbprune.models import load_tokenizer
 from absorbprune.provenance import write_safetensors
@@ -11,5 +12,6 @@ job = start(snakemake, "evaluation")
 p, inp = job.params, snakemake.input
 tokenizer = load_tokenizer(snakemake.wildcards.model, p["model"], (inp.model or [None])[0])
 corpus_dir = os.path.dirname(inp.corpus[0]) if inp.corpus else ""
-dataset = load_split(p["source"], "test", {p["source"]: p["dataset"]}, corpus_dir)
-write_safetensors({"input_ids": ppl_tokens(dataset, tokenizer)}, snakemake.output[0], job.provenance())
+dataset = load_split(p["source"], p["split"], {p["source"]: p["dataset"]}, corpus_dir)
+ids = split_tokens(p["source"], p["split"], dataset, tokenizer, p["seqlen"])
+write_safetensors({"input_ids": ids}, snakemake.output[0], job.provenance())

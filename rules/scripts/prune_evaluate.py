@@ -11,7 +11,10 @@ model_dir = (inp.model or [None])[0]
 device = resolve_device(p["model"]["device"])  # pruning streams blocks through it; evaluation runs on it
 adapter = load_model(cell["model"], p["model"], model_dir, device="cpu")
 pruned = prune_cell_files(adapter, cell, inp.allocation, inp.tokens, p["pruning"], device)
-measures = evaluate(adapter, cell, p, model_dir, inp.ppl_tokens, (inp.data or [None])[0], device)
-provenance = job.provenance(seeds={"lm_eval": p["zeroshot"]["seed"]}, device=str(device))
+measures = evaluate(
+    adapter, cell, p, model_dir, inp.ppl_tokens, inp.valid_tokens, (inp.data or [None])[0], device
+)
+seeds = {"lm_eval": p["zeroshot"]["seed"], "calibration": int(cell["seed"])}
+provenance = job.provenance(seeds=seeds, device=str(device))
 pruned.write(dict(snakemake.output.items()), provenance)
 measures.write(dict(snakemake.output.items()), provenance)

@@ -6,5 +6,5 @@ from absorbprune.jobs import start
 from absorbprune.report import write_table_html
 
 job = start(snakemake, "report")
-name = snakemake.wildcards.table
+name = job.params["table"]
 write_table_html(pd.read_parquet(snakemake.input.table), name, snakemake.input.table, snakemake.output[0])

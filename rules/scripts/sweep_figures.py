@@ -1,8 +1,9 @@
-"""Rule sweep_figures: drift against depth, the transition, absorption coefficients (PNG)."""
+"""Rule sweep_figures: drift against depth, the transition, absorption coefficients (the first
+calibration seed), and the local gains pooled over seeds (PNG)."""
 
 import pandas as pd
 
-from absorbprune.figures import absorption_figure, drift_depth_figure, transition_figure
+from absorbprune.figures import absorption_figure, drift_depth_figure, local_gains_figure, transition_figure
 from absorbprune.jobs import start
 
 job = start(snakemake, "figures")
@@ -12,3 +13,4 @@ n_blocks = int(prune["depth"].max())
 drift_depth_figure(prune, n_blocks, key, job.params["main_sparsity"], out.drift)
 transition_figure(magnitude, n_blocks, key, out.transition)
 absorption_figure(pd.concat(pd.read_parquet(p) for p in inp.coefficients), key, out.absorption)
+local_gains_figure(pd.read_parquet(inp.gains), key, out.local_gains)

@@ -14,4 +14,7 @@ adapter = load_model(key, p["model"], (inp.model or [None])[0])
 engine = build_engine(adapter, load_file(inp.tokens)["input_ids"], key, p["sweeps"])
 sparsity = float(snakemake.wildcards.sparsity)
 drift = run_sweeps(engine, load_block_norms(inp.norms), ["prune"], [], [0], sparsity)
-write_parquet(drift, snakemake.output[0], DRIFT, job.provenance(sparsity=sparsity))
+drift["calibration_seed"] = seed = int(snakemake.wildcards.seed)
+write_parquet(
+    drift, snakemake.output[0], DRIFT, job.provenance(sparsity=sparsity, seeds={"calibration": seed})
+)

@@ -20,8 +20,12 @@ import pandas as pd
 
 __all__ = [
     "absorption_coefficients",
+    "block_gains",
     "findings",
     "local_gains",
+    "paper_coefficient_table",
+    "paper_coefficients",
+    "pool_seeds",
     "post_peak_trend",
     "transitions",
 ]
@@ -79,6 +83,89 @@ def local_gains(drift: pd.DataFrame, model: str, sparsity: float) -> pd.DataFram
                 }
             )
     return pd.DataFrame(rows, columns=["model", "sparsity", "inject_block", "depth", "gain"])
+
+
+def block_gains(gains: pd.DataFrame, model: str, sparsity: float) -> pd.DataFrame:
+    """Per block j: the local gain ``g_j`` averaged over every upstream injection k < j, first within
+    each calibration seed and then over seeds (columns of ``tables.BLOCK_GAINS``). A block with
+    mean gain > 1 amplifies, at pruning scale, what reaches it."""
+    per_seed = gains.groupby(["depth", "seed"])["gain"].agg(["mean", "count"]).reset_index()
+    rows = []
+    for j, part in per_seed.groupby("depth"):
+        n = len(part)
+        mean = float(part["mean"].mean())
+        se = float(part["mean"].std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+        rows.append(
+            {
+                "model": model,
+                "sparsity": float(sparsity),
+                "block": int(j),
+                "local_gain": mean,
+                "local_gain_se": se,
+                "n_injections": int(part["count"].max()),
+                "amplifies": bool(mean > 1),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=["model", "sparsity", "block", "local_gain", "local_gain_se", "n_injections", "amplifies"],
+    )
+
+
+def pool_seeds(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Several calibration seeds' drift tables as one: the direction seed made unique per
+    calibration seed, so every (calibration seed, direction seed) pair is one sample of the means."""
+    out = pd.concat(frames, ignore_index=True)
+    out["seed"] = out["calibration_seed"] * 1_000_000 + out["seed"]
+    return out
+
+
+def paper_coefficients(drift: pd.DataFrame, eta: float, depth: str, n_blocks: int) -> np.ndarray:
+    """``r_l = E[R_L / R_l]`` per injection block l from the gaussian magnitude sweep at relative
+    size ``eta``: the ratio of the drift at depth L (``last_block``: the last block's output;
+    ``final_norm``: after the final norm) to the drift at the injection block, averaged over the
+    direction seeds (each drift already a mean over the sweep set's tokens).
+
+    Raises:
+        ValueError: no gaussian injection at ``eta`` for some block.
+    """
+    rows = drift[(drift["kind"] == "gaussian") & np.isclose(drift["magnitude"], eta, rtol=1e-9, atol=0)]
+    target_depth = n_blocks - 1 if depth == "last_block" else n_blocks
+    out = np.empty(n_blocks)
+    for block in range(n_blocks):
+        mine = rows[rows["inject_block"] == block]
+        at_l = mine[mine["depth"] == block].set_index("seed")["rel_l2"]
+        at_end = mine[mine["depth"] == target_depth].set_index("seed")["rel_l2"]
+        seeds = at_l.index.intersection(at_end.index)
+        if seeds.empty:
+            raise ValueError(f"no gaussian injection at eta={eta:g} into block {block} in the sweep")
+        out[block] = float((at_end[seeds] / at_l[seeds]).mean())
+    return out
+
+
+def paper_coefficient_table(drift: pd.DataFrame, model: str, seed: int, n_blocks: int) -> pd.DataFrame:
+    """The paper's ``r_l = E[R_L / R_l]`` (docs/methods.md 5.2) at every gaussian magnitude of the
+    sweep, with both readings of L (columns of ``tables.PAPER_COEFFICIENTS``)."""
+    gauss = drift[drift["kind"] == "gaussian"]
+    rows = []
+    for eta in sorted(gauss["magnitude"].unique()):
+        last = paper_coefficients(gauss, eta, "last_block", n_blocks)
+        final = paper_coefficients(gauss, eta, "final_norm", n_blocks)
+        n = gauss[np.isclose(gauss["magnitude"], eta, rtol=1e-9, atol=0)]["seed"].nunique()
+        for block in range(n_blocks):
+            rows.append(
+                {
+                    "model": model,
+                    "seed": int(seed),
+                    "eta": float(eta),
+                    "block": block,
+                    "r_last_block": float(last[block]),
+                    "r_final_norm": float(final[block]),
+                    "n_samples": int(n),
+                }
+            )
+    columns = ["model", "seed", "eta", "block", "r_last_block", "r_final_norm", "n_samples"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _crossing(magnitudes: np.ndarray, ratios: np.ndarray) -> tuple[float, str]:
@@ -146,6 +233,8 @@ def findings(
     n_blocks: int,
     model: str,
     sparsity: float,
+    gains: pd.DataFrame | None = None,
+    n_seeds: int = 1,
 ) -> pd.DataFrame:
     """One row testing the paper's two claims on one model (see ``tables.FINDINGS``).
 
@@ -178,6 +267,9 @@ def findings(
         else math.nan
     )
     eps_star = turning["eps_star"]
+    blocks = gains[gains["block"] < n_blocks] if gains is not None else pd.DataFrame()
+    amp = sorted(int(b) for b in blocks.loc[blocks["amplifies"], "block"]) if len(blocks) else []
+    top = blocks.loc[blocks["local_gain"].idxmax()] if len(blocks) else None
     return pd.DataFrame(
         [
             {
@@ -201,6 +293,11 @@ def findings(
                 if len(gauss)
                 else math.nan,
                 "median_eps_star": float(eps_star.median()) if len(eps_star) else math.nan,
+                "n_seeds": int(n_seeds),
+                "amplifying_blocks_local": ",".join(map(str, amp)),
+                "n_amplifying_local": len(amp),
+                "max_local_gain": float(top["local_gain"]) if top is not None else math.nan,
+                "max_local_gain_block": int(top["block"]) if top is not None else -1,
             }
         ]
     )

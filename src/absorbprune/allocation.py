@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = [
     "Allocation",
     "BlockStats",
     "absorption_correction",
+    "absorption_shift",
     "allocate",
     "allocate_cell",
     "allocation_table",
@@ -35,17 +37,23 @@ __all__ = [
     "by_absorption",
     "by_alphapruning",
     "by_atp",
+    "by_depth",
     "by_dlp",
+    "by_flipped",
     "by_owl",
+    "by_paper",
+    "by_shift",
+    "by_shuffled",
     "by_uniform",
     "control_shift",
     "dlp",
     "no_correction",
     "ours_shift",
     "owl",
-    "paper_coefficients",
     "paper_shift",
+    "paper_shift_of",
     "project_mean",
+    "shift_of",
     "uniform",
 ]
 
@@ -164,28 +172,6 @@ def dlp(score: np.ndarray, target: float, alpha: float) -> Allocation:
     return Allocation(target - 2 * alpha * (r - r.mean()), "unweighted")
 
 
-def absorption_correction(
-    base: np.ndarray, coefficients: np.ndarray, params: np.ndarray, gamma: float, lo: float, hi: float
-) -> np.ndarray:
-    """``s_l = s^base_l + gamma (z_l - mean z)``, ``z`` = min-max normalised absorption coefficients
-    (more absorbing, more sparsity); clipped into [lo, hi] and re-projected to the base's
-    parameter-weighted mean. ``gamma = 0`` returns the base unchanged.
-
-    Raises:
-        ValueError: a negative gamma, or a NaN coefficient.
-    """
-    if gamma < 0:
-        raise ValueError(f"absorption gamma must be >= 0, got {gamma}")
-    coefficients = np.asarray(coefficients, dtype=np.float64)
-    if np.isnan(coefficients).any():
-        raise ValueError("absorption coefficients contain NaN (a block whose pruning changes nothing)")
-    base = np.asarray(base, dtype=np.float64)
-    if gamma == 0:
-        return base.copy()
-    z = _normalise(coefficients)
-    return project_mean(base + gamma * (z - z.mean()), _mean(base, params), lo, hi, params)
-
-
 # The registered allocators (registry.ALLOCATORS): block statistics, a target S and the
 # hyperparameters in, an Allocation out.
 def by_uniform(stats: BlockStats, target: float, hp: Mapping[str, Any]) -> Allocation:
@@ -225,12 +211,13 @@ def allocate(
 
 
 # The registered corrections (registry.CORRECTIONS): the base allocation, the block statistics,
-# the absorption coefficients at the cell's sparsity (None when the entry needs none) and the
-# hyperparameters in, the corrected allocation out.
+# the inputs the entry reads (meta["reads"]: ``coefficients``, our A_k at the cell's sparsity;
+# ``paper_coefficients``, the paper's r_l table) and the hyperparameters in, the corrected
+# allocation out.
 def no_correction(
     base: Allocation,
     stats: BlockStats,
-    coefficients: np.ndarray | None,
+    inputs: Mapping[str, Any],
     hp: Mapping[str, Any],
     lo: float,
     hi: float,
@@ -238,18 +225,101 @@ def no_correction(
     return base
 
 
-def by_absorption(
+def absorption_shift(inputs: Mapping[str, Any], hp: Mapping[str, Any]) -> np.ndarray:
+    """Our correction's shift per unit gamma, from the A_k at the cell's sparsity."""
+    coefficients = inputs.get("coefficients")
+    if coefficients is None:
+        raise ValueError("the absorption correction needs the absorption coefficients")
+    coefficients = np.asarray(coefficients, dtype=np.float64)
+    if np.isnan(coefficients).any():
+        raise ValueError("absorption coefficients contain NaN (a block whose pruning changes nothing)")
+    return ours_shift(coefficients)
+
+
+def paper_shift_of(inputs: Mapping[str, Any], hp: Mapping[str, Any]) -> np.ndarray:
+    """The paper's shift per unit gamma: r_l at ``eta`` and ``depth`` from the paper coefficient
+    table (``tables.PAPER_COEFFICIENTS``), clipped log, centred, negated."""
+    table = inputs.get("paper_coefficients")
+    if table is None:
+        raise ValueError("the paper correction needs the paper coefficient table")
+    rows = table[np.isclose(table["eta"], hp["eta"], rtol=1e-9, atol=0)].sort_values("block")
+    if rows.empty:
+        raise ValueError(
+            f"no paper coefficients at eta={hp['eta']:g} (computed: {sorted(set(table['eta']))})"
+        )
+    return paper_shift(rows[f"r_{hp['depth']}"].to_numpy(dtype=np.float64), hp["clip"])
+
+
+def _shift(correction: str, inputs: Mapping[str, Any], hp: Mapping[str, Any], n_blocks: int) -> np.ndarray:
+    from .registry import load_ref
+
+    shift = load_ref(CORRECTIONS[correction].meta["shift"])(inputs, hp)
+    if len(shift) != n_blocks:
+        raise ValueError(f"the {correction} shift has {len(shift)} blocks, the model {n_blocks}")
+    return shift
+
+
+def _check_gamma(hp: Mapping[str, Any]) -> float:
+    gamma = float(hp["gamma"])
+    if gamma < 0:
+        raise ValueError(f"gamma must be >= 0, got {gamma}")
+    return gamma
+
+
+def shift_of(correction: str, inputs: Mapping[str, Any], hp: Mapping[str, Any], n_blocks: int) -> np.ndarray:
+    """The shift ``delta`` (gamma included, before clipping) a shift correction or a control adds
+    to the base allocation."""
+    entry = CORRECTIONS[correction]
+    if entry.meta.get("control"):
+        delta = shift_of(hp["of"], inputs, hp, n_blocks)
+        return control_shift(delta, correction, int(hp["seed"]))
+    return _check_gamma(hp) * _shift(correction, inputs, hp, n_blocks)
+
+
+def by_shift(
     base: Allocation,
     stats: BlockStats,
-    coefficients: np.ndarray | None,
+    inputs: Mapping[str, Any],
     hp: Mapping[str, Any],
     lo: float,
     hi: float,
+    name: str = "",
 ) -> Allocation:
-    if coefficients is None or len(coefficients) != len(stats.params):
-        raise ValueError("the absorption correction needs one coefficient per block")
-    sparsity = absorption_correction(base.sparsity, coefficients, stats.params, hp["gamma"], lo, hi)
-    return Allocation(sparsity, "weighted")
+    """A shift correction (``absorption``, ``paper``) or a control: ``s = s_base + delta``, clipped
+    and re-projected to the base's parameter-weighted mean; gamma 0 is the base itself."""
+    if _check_gamma(hp) == 0:
+        return base
+    return apply_shift(base, shift_of(name, inputs, hp, len(stats.params)), stats.params, lo, hi)
+
+
+# Each registered shift correction and control is by_shift under its own name.
+by_absorption = partial(by_shift, name="absorption")
+by_paper = partial(by_shift, name="paper")
+by_depth = partial(by_shift, name="depth")
+by_shuffled = partial(by_shift, name="shuffled")
+by_flipped = partial(by_shift, name="flipped")
+
+
+def absorption_correction(
+    base: np.ndarray, coefficients: np.ndarray, params: np.ndarray, gamma: float, lo: float, hi: float
+) -> np.ndarray:
+    """``s_l = s^base_l + gamma (z_l - mean z)``, ``z`` = min-max normalised absorption coefficients
+    (more absorbing, more sparsity); clipped into [lo, hi] and re-projected to the base's
+    parameter-weighted mean. ``gamma = 0`` returns the base unchanged.
+
+    Raises:
+        ValueError: a negative gamma, or a NaN coefficient.
+    """
+    out = by_shift(
+        Allocation(np.asarray(base, dtype=np.float64), "weighted"),
+        BlockStats(np.asarray(params, dtype=np.float64), {}, np.zeros(len(params)), np.zeros(len(params))),
+        {"coefficients": coefficients},
+        {"gamma": gamma},
+        lo,
+        hi,
+        name="absorption",
+    )
+    return out.sparsity.copy()
 
 
 def block_stats(layer_stats: pd.DataFrame, owl_m: Sequence[float] = ()) -> BlockStats:
@@ -275,50 +345,60 @@ def block_stats(layer_stats: pd.DataFrame, owl_m: Sequence[float] = ()) -> Block
 
 
 def _tuned(allocation: str, hp: Mapping[str, Any], correction: str, correction_hp: Mapping[str, Any]) -> str:
-    """The swept (tunable) hyperparameters of a cell, ``k=v`` sorted by name (OWL's M is fixed)."""
+    """The swept (tunable) hyperparameters of a cell, ``k=v`` sorted by name (OWL's M is fixed; a
+    control's gamma is its correction's)."""
     tuned = {k: v for k, v in hp.items() if k in ALLOCATORS[allocation].swept()}
-    tuned |= {k: v for k, v in correction_hp.items() if k in CORRECTIONS[correction].swept()}
+    tuned |= {k: v for k, v in correction_hp.items() if k in (*CORRECTIONS[correction].swept(), "gamma")}
     return ",".join(f"{k}={v:g}" for k, v in sorted(tuned.items()))
 
 
 def allocation_table(
     stats: BlockStats,
-    model: str,
+    cell: Mapping[str, Any],
     allocation: str,
-    variant: str,
     hp: Mapping[str, Any],
     correction: str,
-    correction_variant: str,
     correction_hp: Mapping[str, Any],
-    coefficients: np.ndarray | None,
-    target: float,
+    inputs: Mapping[str, Any],
     lo: float,
     hi: float,
 ) -> pd.DataFrame:
     """One cell's allocation, block -> sparsity (columns of ``tables.ALLOCATION``).
 
-    The correction registered as ``correction`` is applied to the base allocation (the absorption
-    coefficients at the cell's sparsity, when it needs them).
+    Args:
+        cell: ``model``, ``pruner``, ``seed``, ``sparsity`` and the two variant names
+            (``allocation``, ``correction``), as in the allocate rule's wildcards.
+        inputs: what the correction reads (``coefficients``, ``paper_coefficients``).
     """
+    target = float(cell["sparsity"])
     base = allocate(allocation, stats, target, hp, lo, hi)
+    entry = CORRECTIONS[correction]
     try:
-        corrected = CORRECTIONS.load(correction)(base, stats, coefficients, correction_hp, lo, hi)
+        corrected = entry.load()(base, stats, inputs, correction_hp, lo, hi)
+        shift = (
+            shift_of(correction, inputs, correction_hp, len(stats.params))
+            if "gamma" in correction_hp
+            else np.zeros(len(stats.params))
+        )
     except ValueError as err:
-        raise ValueError(f"{correction} correction of {model!r}: {err}") from None
+        raise ValueError(f"{correction} correction of {cell['model']!r}: {err}") from None
     sparsity, mean_kept = corrected.sparsity, corrected.mean_kept
     n = len(sparsity)
     return pd.DataFrame(
         {
-            "model": model,
+            "model": cell["model"],
+            "pruner": cell["pruner"],
             "allocation": allocation,
-            "allocation_variant": variant,
+            "allocation_variant": cell["allocation"],
             "correction": correction,
-            "correction_variant": correction_variant,
-            "sparsity": float(target),
+            "correction_variant": cell["correction"],
+            "sparsity": target,
+            "seed": int(cell["seed"]),
             "block": np.arange(n, dtype=np.int64),
             "block_sparsity": sparsity,
             "block_params": stats.params.astype(np.int64),
             "base_sparsity": base.sparsity,
+            "shift": shift,
             "mean_kept": mean_kept,
             "achieved_mean_unweighted": float(np.mean(sparsity)),
             "achieved_mean_weighted": float(np.average(sparsity, weights=stats.params)),
@@ -328,60 +408,31 @@ def allocation_table(
 
 
 def allocate_cell(
-    layer_stats: pd.DataFrame,
-    coefficients: pd.DataFrame | None,
-    params: dict,
-    model: str,
-    variant: str,
-    correction_variant: str,
-    target: float,
+    layer_stats: pd.DataFrame, inputs: Mapping[str, Any], params: Mapping[str, Any], cell: Mapping[str, Any]
 ) -> pd.DataFrame:
     """The allocate rule's work: block statistics from calibration, the allocator named in
-    ``params`` (``allocation``, ``hp``, ``correction``, ``correction_hp``, ``s_min``, ``s_max``),
-    and the correction with the coefficients at the cell's sparsity when it needs them."""
+    ``params`` (``allocation``, ``hp``, ``correction``, ``correction_hp``, ``s_min``, ``s_max``)
+    and the correction with what it reads (``inputs``: ``coefficients``, the absorption table at
+    the cell's sparsity; ``paper_coefficients``, the paper's r_l table)."""
     hp = dict(params["hp"])
     stats = block_stats(layer_stats, [hp["M"]] if "M" in hp else [])
-    coef = None if coefficients is None else coefficients.sort_values("block")["coefficient"].to_numpy()
+    reads = dict(inputs)
+    if reads.get("coefficients") is not None:
+        reads["coefficients"] = reads["coefficients"].sort_values("block")["coefficient"].to_numpy()
     return allocation_table(
         stats,
-        model,
+        cell,
         params["allocation"],
-        variant,
         hp,
         params["correction"],
-        correction_variant,
         params["correction_hp"],
-        coef,
-        target,
+        reads,
         params["s_min"],
         params["s_max"],
     )
 
 
 # --- The paper's correction (docs/methods.md section 5.2) and the controls (section 5.3) ----------
-def paper_coefficients(drift: pd.DataFrame, eta: float, depth: str, n_blocks: int) -> np.ndarray:
-    """``r_l = E[R_L / R_l]`` per injection block l from the gaussian magnitude sweep at relative
-    size ``eta``: the ratio of the drift at depth L (``last_block``: the last block's output;
-    ``final_norm``: after the final norm) to the drift at the injection block, averaged over the
-    direction seeds (each drift already a mean over the sweep set's tokens).
-
-    Raises:
-        ValueError: no gaussian injection at ``eta`` for some block.
-    """
-    rows = drift[(drift["kind"] == "gaussian") & np.isclose(drift["magnitude"], eta, rtol=1e-9, atol=0)]
-    target_depth = n_blocks - 1 if depth == "last_block" else n_blocks
-    out = np.empty(n_blocks)
-    for block in range(n_blocks):
-        mine = rows[rows["inject_block"] == block]
-        at_l = mine[mine["depth"] == block].set_index("seed")["rel_l2"]
-        at_end = mine[mine["depth"] == target_depth].set_index("seed")["rel_l2"]
-        seeds = at_l.index.intersection(at_end.index)
-        if seeds.empty:
-            raise ValueError(f"no gaussian injection at eta={eta:g} into block {block} in the sweep")
-        out[block] = float((at_end[seeds] / at_l[seeds]).mean())
-    return out
-
-
 def paper_shift(r: np.ndarray, clip: float) -> np.ndarray:
     """``u_l = clip(log r_l, -log c, log c)``, ``Delta_l = -(u_l - mean u)``: amplifying blocks
     (r > 1) lose sparsity, absorbing ones gain it."""

@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .magnitudes import eps_grid
 from .registry import Registry
 from .registry.allocators import ALLOCATORS, CORRECTIONS
 from .registry.models import FAMILIES, SOURCES
@@ -248,10 +249,57 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
                             f"config key 'allocation.atp.beta': {beta} is illegal for model {key!r} "
                             f"({n} blocks) at sparsity {s}: at most {bound:.4g}"
                         )
-    for name in ("c4", "wikitext2"):
-        local = config["datasets"][name]["local_path"]
+    for name, key in (("c4", "local_path"), ("c4", "valid_local_path"), ("wikitext2", "local_path")):
+        local = config["datasets"][name][key]
         if local is not None and not Path(local).expanduser().exists():
-            problems.append(f"config key 'datasets.{name}.local_path': {local!r} does not exist")
+            problems.append(f"config key 'datasets.{name}.{key}': {local!r} does not exist")
+    problems += _correction_problems(config)
+    return problems
+
+
+def _correction_problems(config: dict[str, Any]) -> list[str]:
+    """The corrections' and controls' settings against the sweeps they read (docs/methods.md 5)."""
+    problems = []
+    section, sweeps = config["allocation"], config["sweeps"]
+    used = set(config["grid"]["corrections"])
+    for name in config["grid"]["corrections"]:
+        if CORRECTIONS[name].meta.get("control"):
+            used.add(section[name]["of"])
+    for name in sorted(used):
+        hp = section.get(name, {})
+        gamma = hp.get("gamma")
+        if isinstance(gamma, list) and 0 not in gamma:
+            problems.append(
+                f"config key 'allocation.{name}.gamma': the list {gamma} must include 0, the base "
+                "allocation itself, so selection can keep it (docs/methods.md 5.4)"
+            )
+    if "paper" in used:
+        eta = section["paper"]["eta"]
+        grid = eps_grid(sweeps["eps_min"], sweeps["eps_max"], sweeps["eps_points"])
+        if "gaussian" not in sweeps["magnitude_kinds"]:
+            problems.append(
+                "config key 'sweeps.magnitude_kinds': the paper correction reads the gaussian sweep; "
+                "add gaussian"
+            )
+        if not any(abs(e - eta) <= 1e-9 * eta for e in grid):
+            problems.append(
+                f"config key 'allocation.paper.eta': {eta:g} is not a gaussian magnitude of the sweep "
+                f"(sweeps.eps_min/eps_max/eps_points give {[float(f'{e:.6g}') for e in grid]})"
+            )
+    per_model = section["alphapruning"]["eps_per_model"]
+    for key, value in per_model.items():
+        if key not in config["models"]:
+            problems.append(
+                f"config key 'allocation.alphapruning.eps_per_model.{key}': not a key of 'models' "
+                f"(known: {sorted(config['models'])})"
+            )
+        if isinstance(value, dict):
+            for pruner in value:
+                if pruner not in PRUNERS:
+                    problems.append(
+                        f"config key 'allocation.alphapruning.eps_per_model.{key}.{pruner}': "
+                        f"unknown pruner (valid: {PRUNERS.names()})"
+                    )
     return problems
 
 
@@ -269,6 +317,9 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         if isinstance(model, dict) and model.get("source") == "builtin":
             model.setdefault("train", {})  # so its defaults are filled in below
     _fill_defaults(config, schema, schema)
+    evaluation = config.get("evaluation")
+    if isinstance(evaluation, dict) and evaluation.get("valid_source") is None:
+        evaluation["valid_source"] = evaluation.get("ppl_source")  # the test source's validation split
     problems = _schema_problems(config, schema)
     if not problems:
         problems = _semantic_problems(config)

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["DataUnavailable", "calibration_tokens", "load_split", "ppl_tokens"]
+__all__ = ["DataUnavailable", "calibration_tokens", "load_split", "ppl_tokens", "split_tokens"]
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,27 @@ def load_split(source: str, split: str, datasets_cfg: dict[str, Any], corpus_dir
         return _load("local", str(path), path="parquet", data_files={split: str(path)}, split=split)
     if source == "c4":
         cfg = datasets_cfg["c4"]
+        if split in ("valid", "validation"):
+            local, remote = cfg["valid_local_path"], cfg["valid_file"]
+            if local:
+                return _load(
+                    "c4",
+                    f"local copy {local}",
+                    path="json",
+                    data_files={"validation": local},
+                    split="validation",
+                )
+            return _load(
+                "c4",
+                f"{cfg['path']} {remote}",
+                path=cfg["path"],
+                data_files={"validation": remote},
+                split="validation",
+            )
         if split != "train":
-            raise ValueError("the c4 source is used for calibration only (split 'train')")
+            raise ValueError(
+                "the c4 source has a train split (calibration) and a validation split (selection)"
+            )
         if cfg["local_path"]:
             return _load(
                 "c4",
@@ -171,6 +190,24 @@ def calibration_tokens(
         "calibration: %d sequences of %d tokens from %s (%d document draws)", n_samples, seqlen, source, draws
     )
     return out
+
+
+# Wanda's C4 validation protocol: the first 1,100 documents joined with a space, then the first
+# 256 x seqlen tokens.
+C4_VALID_DOCS = 1100
+C4_VALID_WINDOWS = 256
+
+
+def split_tokens(source: str, split: str, dataset: Any, tokenizer: Any, seqlen: int) -> torch.Tensor:
+    """A perplexity text tokenized once, int64 (1, n): C4's validation split by Wanda's protocol,
+    every other source and split joined with blank lines (``ppl_tokens``)."""
+    if source == "c4":
+        if split not in ("valid", "validation"):
+            raise ValueError("c4 perplexity is its validation split only")
+        text = " ".join(dataset[: min(C4_VALID_DOCS, len(dataset))]["text"])
+        ids = torch.tensor(_encode(tokenizer, text), dtype=torch.int64)[: C4_VALID_WINDOWS * seqlen]
+        return ids.unsqueeze(0)
+    return ppl_tokens(dataset, tokenizer)
 
 
 def ppl_tokens(dataset: Any, tokenizer: Any) -> torch.Tensor:

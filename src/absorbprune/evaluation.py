@@ -120,6 +120,7 @@ class Measures:
     """What evaluation writes for one model in memory: perplexity, and zero-shot when tasks are set."""
 
     ppl: pd.DataFrame
+    valid_ppl: pd.DataFrame
     zeroshot: pd.DataFrame | None
     raw: dict[str, Any] | None
 
@@ -129,6 +130,7 @@ class Measures:
         if "zeroshot" in outputs and (self.zeroshot is None or self.raw is None):
             raise ValueError("zero-shot outputs are declared but no zero-shot task was run")
         write_parquet(self.ppl, outputs["ppl"], PPL, provenance)
+        write_parquet(self.valid_ppl, outputs["valid_ppl"], PPL, provenance)
         if "zeroshot" in outputs:
             with atomic_file(outputs["raw"]) as tmp:
                 tmp.write_text(raw_json(self.raw))
@@ -141,6 +143,7 @@ def evaluate(
     params: dict[str, Any],
     model_dir: str | None,
     ppl_tokens: str | Path,
+    valid_tokens: str | Path,
     local_data: str | Path | None,
     device: torch.device,
 ) -> Measures:
@@ -152,6 +155,7 @@ def evaluate(
         params: the rule's params (model, evaluation, zeroshot).
         model_dir: the directory of a model the workflow built (``None`` for hub and local models).
         ppl_tokens: the model's tokenized perplexity text (rule ppl_tokens).
+        valid_tokens: the tokenized validation text (rule valid_tokens), what selection reads.
         local_data: the built-in ``codeline`` task's documents, when that task is listed.
     """
     tokenizer = load_tokenizer(wildcards["model"], params["model"], model_dir)
@@ -164,4 +168,14 @@ def evaluate(
         params["zeroshot"],
         cell_keys(wildcards),
     )
-    return Measures(ppl, zeroshot, raw)
+    cfg = params["evaluation"]
+    valid = ppl_row(
+        adapter.model,
+        load_file(valid_tokens)["input_ids"],
+        cfg["seqlen"],
+        cfg["batch_size"],
+        cell_keys(wildcards),
+        cfg["valid_source"],
+        cfg["max_windows"],
+    )
+    return Measures(ppl, valid, zeroshot, raw)

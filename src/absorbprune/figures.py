@@ -18,6 +18,7 @@ __all__ = [
     "allocation_figure",
     "drift_depth_figure",
     "grid_figure",
+    "local_gains_figure",
     "transition_figure",
 ]
 
@@ -109,6 +110,23 @@ def absorption_figure(coefficients: pd.DataFrame, model: str, path: str) -> None
     _save(fig, path)
 
 
+def local_gains_figure(gains: pd.DataFrame, model: str, path: str) -> None:
+    """Mean local gain g_j per block (over upstream prune injections and calibration seeds), with
+    its standard error over seeds; blocks above 1 amplify what reaches them."""
+    d = gains.sort_values("block")
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    err = d["local_gain_se"].fillna(0.0)
+    colors = ["tab:red" if a else "tab:blue" for a in d["amplifies"]]
+    ax.bar(d["block"], d["local_gain"] - 1.0, bottom=1.0, yerr=err, color=colors, capsize=2)
+    ax.axhline(1.0, color="black", lw=0.8, ls="--")
+    ax.set_xlabel("block j (last bar: the final norm)")
+    ax.set_ylabel("local gain g_j = d_j / d_(j-1)")
+    s = float(d["sparsity"].iloc[0]) if len(d) else float("nan")
+    ax.set_title(f"{model}: local gains at pruning scale (s={s:g}); red amplifies")
+    ax.grid(alpha=0.3, axis="y")
+    _save(fig, path)
+
+
 def _variant_styles(names: list[str]) -> dict[str, str]:
     return {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(sorted(names))}
 
@@ -117,14 +135,19 @@ def allocation_figure(allocations: pd.DataFrame, model: str, path: str) -> None:
     """Block sparsity against block index, one panel per target sparsity: every base allocation
     (solid) with its corrected variants (dashed)."""
     d = allocations[allocations["model"] == model]
+    # one calibration seed and pruner: the others draw the same shapes
+    d = d[(d["seed"] == d["seed"].min()) & (d["pruner"] == sorted(d["pruner"])[0])]
     sparsities = sorted(set(d["sparsity"]))
     fig, axes = plt.subplots(1, len(sparsities), figsize=(5.2 * len(sparsities), 4.2), squeeze=False)
     colors = _variant_styles(list(set(d["allocation"])))
     for ax, s in zip(axes[0], sparsities, strict=True):
-        for (alloc, corr), part in d[np.isclose(d["sparsity"], s)].groupby(["allocation", "correction"]):
+        at_s = d[np.isclose(d["sparsity"], s)]
+        for (alloc, variant, corr), part in at_s.groupby(
+            ["allocation", "allocation_variant", "correction_variant"]
+        ):
             part = part.sort_values("block")
             style = "-" if corr == "none" else "--"
-            label = alloc if corr == "none" else f"{alloc} + {corr}"
+            label = variant if corr == "none" else f"{variant} + {corr}"
             color = colors[alloc]
             ax.plot(part["block"], part["block_sparsity"], style, marker="o", ms=3, color=color, label=label)
         ax.axhline(s, color="grey", lw=0.8, alpha=0.6)
@@ -137,18 +160,23 @@ def allocation_figure(allocations: pd.DataFrame, model: str, path: str) -> None:
 
 
 def grid_figure(grid: pd.DataFrame, model: str, path: str) -> None:
-    """Perplexity and mean zero-shot accuracy against target sparsity, per pruner x allocation;
-    solid = uncorrected, dashed = corrected; the dense model as a horizontal line."""
+    """Perplexity and mean zero-shot accuracy (means over calibration seeds) against target
+    sparsity, per pruner x allocation; solid = uncorrected, dashed = corrected; the dense model
+    as a horizontal line."""
     d = grid[grid["model"] == model]
     dense = d[d["pruner"] == "dense"]
     cells = d[(d["pruner"] != "dense") & (d["structure"] == "unstructured")]
+    keys = ["pruner", "allocation", "correction_variant", "sparsity"]
+    cells = cells.groupby(keys, as_index=False)[
+        ["ppl", "zeroshot_mean", "zeroshot_tasks"]
+    ].mean()  # over seeds
     has_zs = bool(cells["zeroshot_tasks"].gt(0).any())
     panels = [("ppl", "perplexity (log)"), ("zeroshot_mean", "mean zero-shot accuracy")][: 2 if has_zs else 1]
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
     colors = _variant_styles(list(set(cells["allocation"])))
     markers = dict(zip(sorted(set(cells["pruner"])), "os^", strict=False))
     for ax, (col, label) in zip(axes[0], panels, strict=True):
-        for (pruner, alloc, corr), part in cells.groupby(["pruner", "allocation", "correction"]):
+        for (pruner, alloc, corr), part in cells.groupby(["pruner", "allocation", "correction_variant"]):
             part = part.sort_values("sparsity")
             name = f"{pruner} {alloc}" + ("" if corr == "none" else f" + {corr}")
             ax.plot(

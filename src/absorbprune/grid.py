@@ -18,19 +18,24 @@ __all__ = [
     "ALLOCATION_PATTERN",
     "CELL_LOG_PATTERN",
     "CELL_PATTERN",
+    "SEED_PATTERN",
+    "Candidate",
     "Cell",
     "allocation_variants",
     "cells",
     "correction_variants",
     "hyperparameters",
+    "selection_candidates",
     "structure_tag",
 ]
 
 # Where a cell lives below a stage directory (results/pruned, results/eval), where its allocation
 # lives below results/allocations, and its log's name: the one place these patterns are written.
-CELL_PATTERN = "{model}/{pruner}/{structure}/{allocation}/{correction}/s{sparsity}"
-ALLOCATION_PATTERN = "{model}/{allocation}/{correction}/s{sparsity}"
-CELL_LOG_PATTERN = "{model}/{pruner}_{structure}_{allocation}_{correction}_s{sparsity}"
+# A calibration seed's directory (calibration, sweeps, absorption) is SEED_PATTERN below the stage.
+CELL_PATTERN = "{model}/{pruner}/{structure}/{allocation}/{correction}/s{sparsity}/seed{seed}"
+ALLOCATION_PATTERN = "{model}/{pruner}/{allocation}/{correction}/s{sparsity}/seed{seed}"
+CELL_LOG_PATTERN = "{model}/{pruner}_{structure}_{allocation}_{correction}_s{sparsity}_seed{seed}"
+SEED_PATTERN = "{model}/seed{seed}"
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -60,22 +65,55 @@ def allocation_variants(config: dict[str, Any]) -> dict[str, tuple[str, dict[str
     return out
 
 
+def _is_base(hp: dict[str, Any]) -> bool:
+    """A shift correction at gamma 0 is the base allocation itself: no cell of its own."""
+    return "gamma" in hp and hp["gamma"] == 0
+
+
 def correction_variants(config: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Variant name -> (correction, hyperparameters) for every grid correction (``none`` always)."""
+    """Variant name -> (correction, hyperparameters) for every grid correction (``none`` always).
+
+    A control takes its correction's variants (``of``: its hyperparameters and gamma list) and adds
+    its own (``of``, ``seed``): ``depth-gamma0.1`` is the depth control of ``paper-gamma0.1``.
+    Variants at gamma 0 are left out: they are the base allocation, the ``none`` cell.
+    """
     out: dict[str, tuple[str, dict[str, Any]]] = {"none": ("none", {})}
+    section = config["allocation"]
     for name in config["grid"]["corrections"]:
-        for variant, hp in _variants(config["allocation"], CORRECTIONS, name).items():
-            out[variant] = (name, hp)
+        entry = CORRECTIONS[name]
+        if entry.meta.get("control"):
+            own = {**entry.defaults(), **section.get(name, {})}
+            for variant, hp in _variants(section, CORRECTIONS, own["of"]).items():
+                if not _is_base(hp):
+                    out[name + variant[len(own["of"]) :]] = (name, {**hp, **own})
+        else:
+            for variant, hp in _variants(section, CORRECTIONS, name).items():
+                if not _is_base(hp):
+                    out[variant] = (name, hp)
     return out
 
 
-def hyperparameters(config: dict[str, Any], model: str, variant: str) -> tuple[str, dict[str, Any]]:
-    """(allocation, resolved hyperparameters) of an allocation variant for one model: AlphaPruning's
-    per-model eps table overrides a single eps value."""
+def gamma_values(config: dict[str, Any], correction: str) -> list[float]:
+    """The gamma candidates of a correction (a control: those of its ``of``); [] without gamma."""
+    entry = CORRECTIONS[correction]
+    section = config["allocation"]
+    if entry.meta.get("control"):
+        entry = CORRECTIONS[{**entry.defaults(), **section.get(correction, {})}["of"]]
+    if "gamma" not in entry.hyper:
+        return []
+    return [float(g) for g in _as_list({**entry.defaults(), **section.get(entry.name, {})}["gamma"])]
+
+
+def hyperparameters(
+    config: dict[str, Any], model: str, pruner: str, variant: str
+) -> tuple[str, dict[str, Any]]:
+    """(allocation, resolved hyperparameters) of an allocation variant for one model and pruner:
+    AlphaPruning's per-model table (a value, or pruner -> value) overrides a single eps value."""
     name, hp = ("uniform", {}) if variant == "uniform" else allocation_variants(config)[variant]
     hp = dict(hp)
     if name == "alphapruning" and not isinstance(config["allocation"]["alphapruning"]["eps"], list):
-        hp["eps"] = config["allocation"]["alphapruning"]["eps_per_model"].get(model, hp["eps"])
+        per_model = config["allocation"]["alphapruning"]["eps_per_model"].get(model, hp["eps"])
+        hp["eps"] = per_model.get(pruner, hp["eps"]) if isinstance(per_model, dict) else per_model
     return name, hp
 
 
@@ -92,6 +130,7 @@ class Cell:
     allocation: str  # allocation variant
     correction: str  # correction variant
     sparsity: str  # path tag, str(float)
+    seed: str  # calibration seed
 
     def path(self) -> str:
         """The cell's directory below a stage directory (``CELL_PATTERN``)."""
@@ -108,12 +147,73 @@ def cells(config: dict[str, Any]) -> list[Cell]:
     sparsity N/M without correction (a layer-wise allocation cannot change an N:M pattern)."""
     grid = config["grid"]
     allocs, corrs = allocation_variants(config), correction_variants(config)
+    seeds = [str(s) for s in config["calibration"]["seeds"]]
     out = []
     for model, pruner, structure in itertools.product(grid["models"], grid["pruners"], grid["structures"]):
         if structure == "unstructured":
-            for a, c, s in itertools.product(allocs, corrs, grid["sparsities"]):
-                out.append(Cell(model, pruner, "unstructured", a, c, str(float(s))))
+            for a, c, s, seed in itertools.product(allocs, corrs, grid["sparsities"], seeds):
+                out.append(Cell(model, pruner, "unstructured", a, c, str(float(s)), seed))
         else:
             n, m = (int(x) for x in structure.split(":"))
-            out.append(Cell(model, pruner, structure_tag(structure), "uniform", "none", str(n / m)))
+            for seed in seeds:
+                out.append(Cell(model, pruner, structure_tag(structure), "uniform", "none", str(n / m), seed))
     return out
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate of a selection group (docs/methods.md 5.4): the cell variant it runs and its
+    tunable hyperparameters. Group: (model, pruner, structure, base allocation, correction,
+    sparsity); the ``none`` group tunes the base allocation, a correction's group tunes the base
+    and gamma together, gamma 0 being the base's own ``none`` cell."""
+
+    model: str
+    pruner: str
+    structure: str  # path tag
+    allocation: str  # the base allocation's name
+    correction: str  # the group's correction name (none: the base alone)
+    sparsity: str
+    allocation_variant: str
+    correction_variant: str
+    hyperparameters: tuple[tuple[str, float], ...]  # the tunable values, (name, value), sorted
+
+
+def _tunable(hp: dict[str, Any], swept: tuple[str, ...]) -> list[tuple[str, float]]:
+    return [(k, float(v)) for k, v in hp.items() if k in swept]
+
+
+def selection_candidates(config: dict[str, Any]) -> list[Candidate]:
+    """Every candidate of every selection group of the grid's unstructured cells."""
+    allocs, corrs = allocation_variants(config), correction_variants(config)
+    out = []
+    for cell in cells(config):
+        if cell.structure != "unstructured":
+            continue
+        name, hp = allocs[cell.allocation]
+        base_hp = _tunable(hp, ALLOCATORS[name].swept())
+        correction, chp = corrs[cell.correction]
+        groups: list[tuple[str, list[tuple[str, float]]]] = []
+        if correction == "none":
+            groups.append(("none", base_hp))
+            for other in config["grid"]["corrections"]:  # the base is gamma 0 of every tuned correction
+                if 0.0 in gamma_values(config, other):
+                    groups.append((other, [*base_hp, ("gamma", 0.0)]))
+        else:
+            groups.append((correction, [*base_hp, *_tunable(chp, ("gamma",))]))
+        for group, tunable in groups:
+            out.append(
+                Candidate(
+                    cell.model,
+                    cell.pruner,
+                    cell.structure,
+                    name,
+                    group,
+                    cell.sparsity,
+                    cell.allocation,
+                    cell.correction,
+                    tuple(sorted(tunable)),
+                )
+            )
+    return sorted(
+        set(out), key=lambda c: (c.model, c.pruner, c.allocation, c.correction, c.sparsity, c.hyperparameters)
+    )

@@ -28,7 +28,7 @@ def summarize(results: Path) -> str:
         table = pd.concat(pd.read_parquet(p) for p in conversions)
         cols = ["model", "family", "architecture", "file_type", "n_blocks", "n_params", "gguf_sha256"]
         lines += ["", "GGUF models (dequantized to float32):", table[cols].to_string(index=False)]
-    for path in sorted(results.glob("calibration/*/layer_stats.parquet")):
+    for path in sorted(results.glob("calibration/*/seed*/layer_stats.parquet"))[:1]:  # one seed suffices
         stats = pd.read_parquet(path)
         block_cols = [c for c in stats.columns if c.startswith("block_") and c != "block_params"]
         per_block = stats.groupby("block")[block_cols].first()
@@ -44,6 +44,8 @@ def summarize(results: Path) -> str:
             "cos_depth_spearman",
             "small_eps_all_amplify",
             "share_blocks_with_transition",
+            "amplifying_blocks_local",
+            "max_local_gain",
         ]
         lines += [
             "",
@@ -59,14 +61,22 @@ def summarize(results: Path) -> str:
         lines += ["", f"dense references: {grid}", dense[cols].to_string(index=False, float_format="%.4g")]
     headline = results / "summary" / "headline.parquet"
     if headline.is_file():
-        cols = ["model", "pruner", "structure", "allocation", "sparsity", "corrected_by", "ppl_base"]
-        cols += ["ppl_corrected", "ppl_change_pct", "zeroshot_base", "zeroshot_corrected", "zeroshot_change"]
+        cols = ["model", "pruner", "allocation", "sparsity", "correction", "n_seeds", "ppl_base"]
+        cols += ["ppl_corrected", "ppl_change_pct", "ppl_change_pct_se", "significant", "zeroshot_change"]
+        cols += ["zeroshot_change_se", "selected_hp", "beats_controls"]
         lines += [
             "",
-            f"headline: what the absorption correction changes (ppl %, negative = better; zero-shot "
-            f"in points): {headline}",
+            "headline: tuned corrected against tuned base, mean +- SE over calibration seeds (ppl %, "
+            f"negative = better; zero-shot in points; chosen on the validation split): {headline}",
             pd.read_parquet(headline)[cols].to_string(index=False, float_format="%.4g"),
         ]
+    claims = results / "summary" / "paper_claims.parquet"
+    if claims.is_file():
+        table = pd.read_parquet(claims)
+        lines += ["", f"the paper's claims, measured: {claims}"]
+        for _, row in table.iterrows():
+            verdict = {1.0: "holds", 0.0: "does not hold"}.get(row["holds"], "not testable")
+            lines.append(f"  [{row['model']}] {row['claim']}: {verdict} ({row['measured']:.4g})")
     figures = sorted(results.glob("figures/*/*.png"))
     if figures:
         lines += ["", "figures:", *(f"  {p}" for p in figures)]

@@ -21,7 +21,6 @@ chunks bounded by a memory budget. A ``prune`` injection costs one extra (pruned
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from .families import Adapter
+from .magnitudes import eps_grid
 from .pruning import pruned_copy, wanda_mask
 
 __all__ = [
@@ -50,14 +50,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DRIFT_COLUMNS = ["model", "kind", "inject_block", "magnitude", "seed", "depth", "rel_l2", "cos"]
-
-
-def eps_grid(lo: float, hi: float, points: int) -> list[float]:
-    """``points`` magnitudes log-spaced from ``lo`` to ``hi`` inclusive."""
-    if points == 1:
-        return [lo]
-    step = (math.log10(hi) - math.log10(lo)) / (points - 1)
-    return [float(10 ** (math.log10(lo) + i * step)) for i in range(points)]
 
 
 @dataclass

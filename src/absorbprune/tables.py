@@ -7,13 +7,19 @@ renamed or missing column fails the job instead of silently reaching a summary t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ABSORPTION",
     "ALLOCATION",
+    "BLOCK_GAINS",
     "CELL_KEYS",
+    "CHOICES",
     "CODELINE",
     "CONVERSION",
     "CORPUS",
@@ -21,14 +27,21 @@ __all__ = [
     "FINDINGS",
     "GAINS",
     "GRID",
+    "GROUP_KEYS",
     "HEADLINE",
+    "PAPER_CLAIMS",
+    "PAPER_COEFFICIENTS",
     "PPL",
     "PRUNED_LINEARS",
+    "SELECTION",
     "TRAIN_CURVE",
     "TRAIN_SUMMARY",
     "TRANSITIONS",
+    "VARIANTS",
     "ZEROSHOT",
+    "ZEROSHOT_SUMMARY",
     "cell_keys",
+    "empty",
     "layer_stats_schema",
     "lod_column",
     "outlier_column",
@@ -139,6 +152,19 @@ DRIFT = pa.schema(
         ("depth", pa.int64()),  # j in k..L-1, or L = after the final norm
         ("rel_l2", pa.float64()),  # d_j = mean_t ||h~_jt - h_jt|| / ||h_jt||
         ("cos", pa.float64()),  # c_j = mean_t cos(h~_jt, h_jt)
+        ("calibration_seed", pa.int64()),  # the calibration set whose first n_sweep sequences ran
+    ]
+)
+
+PAPER_COEFFICIENTS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("seed", pa.int64()),  # calibration seed
+        ("eta", pa.float64()),  # gaussian relative magnitude of the injection
+        ("block", pa.int64()),  # injection block l
+        ("r_last_block", pa.float64()),  # E[R_L / R_l], L = the last block's output (the default)
+        ("r_final_norm", pa.float64()),  # E[R_L / R_l], L = after the final norm
+        ("n_samples", pa.int64()),  # direction seeds averaged (each a mean over the sweep tokens)
     ]
 )
 
@@ -150,6 +176,7 @@ ABSORPTION = pa.schema(
         ("coefficient", pa.float64()),  # A_k(S) = ln(d_k / d_final); > 0 absorbs, < 0 amplifies
         ("d_inject", pa.float64()),  # d_k: relative size of what pruning block k injects
         ("d_final", pa.float64()),  # what of it reaches the final norm's output
+        ("seed", pa.int64()),  # calibration seed (-1: pooled over every seed, in findings)
     ]
 )
 
@@ -160,6 +187,19 @@ GAINS = pa.schema(
         ("inject_block", pa.int64()),  # k
         ("depth", pa.int64()),  # j in k+1..L
         ("gain", pa.float64()),  # g_j = d_j / d_{j-1}; < 1 means block j shrinks the drift
+        ("seed", pa.int64()),  # calibration seed
+    ]
+)
+
+BLOCK_GAINS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("sparsity", pa.float64()),  # the prune injections' sparsity (the main sparsity)
+        ("block", pa.int64()),  # j (L = the final norm)
+        ("local_gain", pa.float64()),  # mean of g_j over upstream injections k < j and seeds
+        ("local_gain_se", pa.float64()),  # standard error of that mean over calibration seeds (NaN: one seed)
+        ("n_injections", pa.int64()),  # upstream injection blocks averaged
+        ("amplifies", pa.bool_()),  # local_gain > 1: block j grows what reaches it
     ]
 )
 
@@ -197,6 +237,11 @@ FINDINGS = pa.schema(
         # share of blocks whose gaussian ratio turns amplify -> absorb as eps grows
         ("share_blocks_with_transition", pa.float64()),
         ("median_eps_star", pa.float64()),  # median amplify -> absorb magnitude over those blocks
+        ("n_seeds", pa.int64()),  # calibration seeds pooled
+        ("amplifying_blocks_local", pa.string()),  # comma-separated j with mean local gain g_j > 1
+        ("n_amplifying_local", pa.int64()),
+        ("max_local_gain", pa.float64()),
+        ("max_local_gain_block", pa.int64()),
     ]
 )
 
@@ -204,11 +249,13 @@ FINDINGS = pa.schema(
 ALLOCATION = pa.schema(
     [
         ("model", pa.string()),
+        ("pruner", pa.string()),  # per-pruner hyperparameters make an allocation the pruner's
         ("allocation", pa.string()),  # uniform | owl | alphapruning | atp | dlp
         ("allocation_variant", pa.string()),  # the allocation plus swept hyperparameters, e.g. owl-lambda0.05
-        ("correction", pa.string()),  # none | absorption
+        ("correction", pa.string()),  # none | absorption | paper | depth | shuffled | flipped
         ("correction_variant", pa.string()),
         ("sparsity", pa.float64()),  # the target S
+        ("seed", pa.int64()),  # calibration seed
         ("block", pa.int64()),  # 0-based
         ("block_sparsity", pa.float64()),  # sparsity every linear of the block gets
         ("block_params", pa.int64()),  # prunable parameters of the block
@@ -216,6 +263,7 @@ ALLOCATION = pa.schema(
             "base_sparsity",
             pa.float64(),
         ),  # the base allocation before the correction (= block_sparsity if none)
+        ("shift", pa.float64()),  # the correction's or control's delta_l before clipping (0 if none)
         ("mean_kept", pa.string()),  # unweighted | weighted | both: the mean held exactly at S
         ("achieved_mean_unweighted", pa.float64()),
         ("achieved_mean_weighted", pa.float64()),  # = the global sparsity of the prunable linears
@@ -231,7 +279,15 @@ CELL_KEYS = [
     ("allocation", pa.string()),  # allocation variant (dense for the reference)
     ("correction", pa.string()),  # correction variant
     ("sparsity", pa.float64()),  # target S (0 for dense)
+    ("seed", pa.int64()),  # calibration seed (-1 for dense: no calibration set)
 ]
+
+
+def empty(schema: pa.Schema) -> pd.DataFrame:
+    """A frame with no rows and exactly ``schema``'s columns (a table nothing filled)."""
+    import pandas as pd
+
+    return pd.DataFrame({f.name: pd.Series(dtype=f.type.to_pandas_dtype()) for f in schema})
 
 
 def cell_keys(wildcards: Mapping[str, str]) -> dict[str, object]:
@@ -244,12 +300,14 @@ def cell_keys(wildcards: Mapping[str, str]) -> dict[str, object]:
             "allocation": "dense",
             "correction": "none",
             "sparsity": 0.0,
+            "seed": -1,
         }
     keys = ("model", "pruner", "structure", "allocation", "correction")
     return {
         **{k: wildcards[k] for k in keys},
         "structure": wildcards["structure"].replace("-", ":"),
         "sparsity": float(wildcards["sparsity"]),
+        "seed": int(wildcards["seed"]),
     }
 
 
@@ -298,27 +356,92 @@ ZEROSHOT = pa.schema(
     ]
 )
 
+# Summary tables name a cell by its base allocation and correction (the registry's names), the
+# variants (with swept hyperparameters) in their own columns; per-cell files use the variants.
+VARIANTS = [
+    ("allocation_variant", pa.string()),  # e.g. owl-lambda0.05
+    ("correction_variant", pa.string()),  # e.g. paper-gamma0.05
+    ("variant", pa.string()),  # allocation_variant/correction_variant
+]
+
 GRID = pa.schema(
     [
         *CELL_KEYS,
+        *VARIANTS,
         ("achieved_sparsity", pa.float64()),  # exact zeros / params over all prunable linears
         ("n_prunable_params", pa.int64()),  # parameters of all prunable linears
         ("ppl", pa.float64()),
         ("ppl_dataset", pa.string()),  # wikitext2 | local
         ("zeroshot_mean", pa.float64()),  # mean of the tasks' values, 0..1 (NaN when not run)
+        ("zeroshot_stderr", pa.float64()),  # lm-eval's stderr of that mean (tasks independent; NaN: not run)
         ("zeroshot_tasks", pa.int64()),  # tasks in that mean (0 when not run)
+        ("valid_ppl", pa.float64()),  # perplexity on the validation split (what selection reads; NaN: dense)
     ]
 )
 
+ZEROSHOT_SUMMARY = pa.schema([*CELL_KEYS, *VARIANTS[:2], *list(ZEROSHOT)[len(CELL_KEYS) :]])
+
+# A selection group: (model, pruner, structure, allocation, correction, sparsity).
+GROUP_KEYS = [f for f in CELL_KEYS if f[0] != "seed"]
+
+CHOICES = pa.schema(
+    [
+        *GROUP_KEYS,
+        ("seed", pa.int64()),
+        ("allocation_variant", pa.string()),
+        ("correction_variant", pa.string()),  # none: the base (gamma 0 of a correction's group)
+        ("hyperparameter", pa.string()),  # one tunable hyperparameter of the candidate ("" if none)
+        ("value", pa.float64()),  # its value (NaN when the candidate has none)
+        ("valid_ppl", pa.float64()),  # this seed's validation perplexity
+        ("valid_ppl_mean", pa.float64()),  # the candidate's mean over seeds (what is compared)
+        ("candidate", pa.string()),  # the candidate's tunable values, "gamma=0.05,lambda=0.08"
+        ("selected", pa.bool_()),  # lowest valid_ppl_mean of its group (ties: the first candidate)
+    ]
+)
+
+SELECTION = pa.schema([*CHOICES, ("test_ppl", pa.float64())])  # test_ppl: reported, never used to choose
+
 HEADLINE = pa.schema(
     [
-        *[f for f in CELL_KEYS if f[0] != "correction"],  # allocation = the base allocation
-        ("corrected_by", pa.string()),  # the correction variant compared with none
-        ("ppl_base", pa.float64()),
-        ("ppl_corrected", pa.float64()),
-        ("ppl_change_pct", pa.float64()),  # 100 * (corrected / base - 1); negative = better
+        *[f for f in GROUP_KEYS if f[0] != "correction"],  # allocation = the base allocation
+        ("correction", pa.string()),  # the correction or control compared with the tuned base
+        ("kind", pa.string()),  # correction | control
+        ("control_of", pa.string()),  # a control's correction ("" for a correction)
+        ("n_seeds", pa.int64()),
+        ("ppl_base", pa.float64()),  # tuned base, mean over seeds
+        ("ppl_corrected", pa.float64()),  # tuned corrected, mean over seeds
+        ("ppl_change_pct", pa.float64()),  # mean over seeds of 100 * (corrected / base - 1); < 0 = better
+        ("ppl_change_pct_se", pa.float64()),  # standard error over seeds (NaN with one seed)
         ("zeroshot_base", pa.float64()),  # mean accuracy, 0..1
         ("zeroshot_corrected", pa.float64()),
-        ("zeroshot_change", pa.float64()),  # percentage points, 100 * (corrected - base)
+        ("zeroshot_change", pa.float64()),  # percentage points, mean over seeds of 100 * (corrected - base)
+        ("zeroshot_change_se", pa.float64()),  # standard error over seeds (NaN with one seed)
+        (
+            "zeroshot_change_stderr",
+            pa.float64(),
+        ),  # lm-eval's: mean over seeds of sqrt(se_b^2 + se_c^2), points
+        ("significant", pa.bool_()),  # |ppl_change_pct| > 2 ppl_change_pct_se (never with one seed)
+        ("zeroshot_significant", pa.bool_()),  # |change| > 2 x the larger of its two standard errors
+        ("selected_hp", pa.string()),  # what validation chose for the corrected side
+        ("selected_base_hp", pa.string()),  # ... and for the base
+        ("valid_ppl_change_pct", pa.float64()),  # the same change on the validation split
+        ("beats_base", pa.bool_()),  # ppl_change_pct < 0 and significant
+        (
+            "beats_controls",
+            pa.string(),
+        ),  # corrections: true | false (every control's change is higher) | "" none
+        ("vs_controls", pa.string()),  # per control: mean paired difference in ppl points % +- SE
+        ("verdict", pa.string()),  # one line in words
+    ]
+)
+
+PAPER_CLAIMS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("claim", pa.string()),  # a claim of the abstract, in its words
+        ("paper", pa.string()),  # what the paper reports
+        ("measured", pa.float64()),  # the number this run measured (NaN: not testable here)
+        ("holds", pa.float64()),  # 1.0 holds, 0.0 does not, NaN not testable with this run
+        ("detail", pa.string()),  # how it was measured, with the numbers
     ]
 )

@@ -23,7 +23,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Entry", "Hyper", "Registry"]
+__all__ = ["Entry", "Hyper", "Registry", "load_ref"]
+
+
+def load_ref(ref: str) -> Any:
+    """The object a ``"package.module:attribute"`` reference names (imports the module)."""
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 @dataclass(frozen=True)
@@ -33,9 +39,10 @@ class Hyper:
     Attributes:
         default: the value used when the config does not set it.
         description: what it means (it becomes the config schema's description).
-        kind: ``number`` (a float), ``integer`` or ``boolean``.
+        kind: ``number`` (a float), ``integer``, ``boolean`` or ``string``.
         minimum / maximum: inclusive bounds of a number or integer (``None``: unbounded).
         sweep: a list of values sweeps it (each value its own grid variant).
+        choices: the values a ``string`` may take.
     """
 
     default: Any
@@ -44,11 +51,15 @@ class Hyper:
     minimum: float | None = 0.0
     maximum: float | None = None
     sweep: bool = False
+    choices: tuple[str, ...] = ()
 
     def schema(self) -> dict[str, Any]:
         """The JSON schema of this hyperparameter's config value."""
         one: dict[str, Any] = {"type": self.kind}
-        if self.kind != "boolean":
+        if self.kind == "string":
+            if self.choices:
+                one["enum"] = list(self.choices)
+        elif self.kind != "boolean":
             if self.minimum is not None:
                 one["minimum"] = self.minimum
             if self.maximum is not None:
@@ -84,10 +95,7 @@ class Entry:
 
     def load(self) -> Any:
         """The implementation (imports its module the first time)."""
-        if not isinstance(self.impl, str):
-            return self.impl
-        module, _, attr = self.impl.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return load_ref(self.impl) if isinstance(self.impl, str) else self.impl
 
     def defaults(self) -> dict[str, Any]:
         return {k: h.default for k, h in self.hyper.items()}

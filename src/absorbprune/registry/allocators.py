@@ -33,9 +33,18 @@ ALLOCATORS.add(
         schema_extra={
             "eps_per_model": {
                 "type": "object",
-                "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
+                "additionalProperties": {
+                    "oneOf": [
+                        {"type": "number", "minimum": 0, "maximum": 1},
+                        {
+                            "type": "object",
+                            "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
+                        },
+                    ]
+                },
                 "default": {},
-                "description": "model key -> eps, overriding a single eps (the reference's per-model table)",
+                "description": "model key -> eps, or model key -> {pruner: eps}, overriding a single eps "
+                "(the reference tunes eps per model and pruner)",
             }
         },
     )
@@ -57,16 +66,66 @@ ALLOCATORS.add(
     )
 )
 
-# A correction: f(base: Allocation, stats: BlockStats, coefficients: ndarray | None, hp: dict,
-# lo: float, hi: float) -> Allocation. meta["coefficients"]: the absorption coefficients it reads.
+# A correction: f(base: Allocation, stats: BlockStats, inputs: dict, hp: dict, lo: float, hi: float)
+# -> Allocation. meta["reads"]: the inputs it needs (``coefficients``: our A_k at the cell's
+# sparsity and seed; ``paper_coefficients``: the paper's r_l at the seed); meta["shift"]: for a
+# shift correction, "module:function" giving its shift per unit gamma, f(inputs, hp) -> ndarray;
+# meta["control"]: a control of another shift correction (hyperparameter ``of``), which takes that
+# correction's hyperparameters and gamma list (docs/methods.md 5.3).
 CORRECTIONS = Registry("correction", section="allocation")
 CORRECTIONS.add(Entry("none", "absorbprune.allocation:no_correction", "the base allocation unchanged"))
+GAMMA = "correction strength; a list is tuned on validation and must include 0 (the base itself)"
 CORRECTIONS.add(
     Entry(
         "absorption",
         "absorbprune.allocation:by_absorption",
-        "ours: min-max scaled prune-kind absorption coefficients, more sparsity where more absorbed",
-        hyper={"gamma": Hyper(0.05, "correction strength; 0 returns the base allocation", sweep=True)},
-        meta={"coefficients": "prune"},
+        "ours: min-max scaled prune-kind absorption coefficients A_k, more sparsity where more absorbed",
+        hyper={"gamma": Hyper([0.0, 0.05], GAMMA, sweep=True)},
+        meta={"reads": ("coefficients",), "shift": "absorbprune.allocation:absorption_shift"},
     )
 )
+CORRECTIONS.add(
+    Entry(
+        "paper",
+        "absorbprune.allocation:by_paper",
+        "the paper's, as reported: r_l = E[R_L / R_l] under gaussian injection at eta, "
+        "shift -(u - mean u) with u = clip(log r, -log clip, log clip)",
+        hyper={
+            "gamma": Hyper([0.0, 0.05], GAMMA, sweep=True),
+            "eta": Hyper(
+                0.01, "relative gaussian magnitude; one of the sweep's gaussian magnitudes", minimum=1e-12
+            ),
+            "depth": Hyper(
+                "last_block",
+                "depth L of R_L: the last block's output, or after the final norm",
+                kind="string",
+                choices=("last_block", "final_norm"),
+            ),
+            "clip": Hyper(3.0, "u_l is clipped into [-log clip, log clip]", minimum=1.0),
+        },
+        meta={"reads": ("paper_coefficients",), "shift": "absorbprune.allocation:paper_shift_of"},
+    )
+)
+SHIFTED = ("absorption", "paper")  # the corrections a control can take the shift of
+for _name, _what in (
+    ("depth", "a linear tilt toward later blocks with the correction's L2 size"),
+    ("shuffled", "the correction's shift permuted across blocks (fixed seed)"),
+    ("flipped", "the correction's shift negated"),
+):
+    CORRECTIONS.add(
+        Entry(
+            _name,
+            f"absorbprune.allocation:by_{_name}",
+            f"control: {_what}",
+            hyper={
+                "of": Hyper(
+                    "paper",
+                    "the correction whose shift (and gamma list) it takes",
+                    kind="string",
+                    choices=SHIFTED,
+                ),
+                "seed": Hyper(0, "the permutation's seed (shuffled only)", kind="integer"),
+            },
+            meta={"control": True},
+        )
+    )

@@ -1,0 +1,8 @@
+"""Rule audit_tokens: copy a file byte for byte (the first seed's calibration set to its audit path)."""
+
+import shutil
+
+from absorbprune.jobs import start
+
+start(snakemake, "calibration")
+shutil.copyfile(snakemake.input.tokens, snakemake.output[0])
