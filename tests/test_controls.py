@@ -48,6 +48,16 @@ def test_paper_coefficient_is_the_mean_ratio_over_seeds_at_eta():
     np.testing.assert_allclose(r, [5.0, 2.0, 1.0, 0.375, 1.0])
     # after the final norm: twice the drift of the last block (block 4 is the last: its own drift)
     np.testing.assert_allclose(paper_coefficients(table, 1e-2, "final_norm", 5), [10.0, 4.0, 2.0, 0.75, 2.0])
+    # the other expectation: the ratio of the seed-mean drifts (block 3: 0.375 -> (0.5 + 0.25) / 2)
+    means = paper_coefficients(table, 1e-2, "last_block", 5, "means")
+    np.testing.assert_allclose(means, [5.0, 2.0, 1.0, 0.375, 1.0])  # equal drift at l: the same here
+    uneven = table.copy()
+    first = (uneven["inject_block"] == 0) & (uneven["seed"] == 0) & np.isclose(uneven["magnitude"], 1e-2)
+    uneven.loc[first, "rel_l2"] *= 3  # seed 0's drift three times larger everywhere: its ratio is unchanged
+    np.testing.assert_allclose(paper_coefficients(uneven, 1e-2, "last_block", 5)[0], 5.0)
+    assert paper_coefficients(uneven, 1e-2, "last_block", 5, "means")[0] == pytest.approx(
+        (3 * 4e-2 + 6e-2) / (3e-2 + 1e-2)
+    )
     with pytest.raises(ValueError, match=r"eta=0\.1"):
         paper_coefficients(table, 0.1, "last_block", 5)
 
@@ -106,7 +116,14 @@ def _stats(n: int = 5):
 
 def _paper_table(r: list[float], eta: float = 1e-2) -> pd.DataFrame:
     return pd.DataFrame(
-        {"eta": eta, "block": range(len(r)), "r_last_block": r, "r_final_norm": [2 * x for x in r]}
+        {
+            "eta": eta,
+            "block": range(len(r)),
+            "r_last_block": r,
+            "r_final_norm": [2 * x for x in r],
+            "r_last_block_means": [x / 2 for x in r],
+            "r_final_norm_means": r,
+        }
     )
 
 
@@ -116,7 +133,7 @@ def test_registered_paper_correction_and_controls_share_one_shift():
     from absorbprune.allocation import allocation_table
 
     inputs = {"paper_coefficients": _paper_table([3.0, 2.0, 1.0, 0.5, 0.25])}
-    hp = {"gamma": 0.05, "eta": 0.01, "depth": "last_block", "clip": 3.0}
+    hp = {"gamma": 0.05, "eta": 0.01, "depth": "last_block", "clip": 3.0, "expectation": "ratio"}
     cell = {"model": "m", "pruner": "wanda", "seed": "0", "sparsity": "0.5", "allocation": "uniform"}
     tables = {}
     for name, chp in [
@@ -147,6 +164,20 @@ def test_registered_paper_correction_and_controls_share_one_shift():
         0.99,
     )
     np.testing.assert_allclose(other["shift"], 0.05 * paper_shift(np.array([6.0, 4.0, 2.0, 1.0, 0.5]), 3.0))
+    means = allocation_table(
+        _stats(),
+        {**cell, "correction": "paper"},
+        "uniform",
+        {},
+        "paper",
+        {**hp, "expectation": "means"},
+        inputs,
+        0.0,
+        0.99,
+    )
+    np.testing.assert_allclose(
+        means["shift"], 0.05 * paper_shift(np.array([1.5, 1.0, 0.5, 0.25, 0.125]), 3.0)
+    )
     assert not np.allclose(other["shift"], delta)
     with pytest.raises(ValueError, match=r"no paper coefficients at eta=0\.001"):
         allocation_table(
@@ -236,6 +267,7 @@ def test_block_gains_and_the_paper_table():
     at = paper[np.isclose(paper["eta"], 1e-2)].set_index("block")
     np.testing.assert_allclose(at["r_last_block"], [5.0, 2.0, 1.0, 0.375, 1.0])
     np.testing.assert_allclose(at["r_final_norm"], [10.0, 4.0, 2.0, 0.75, 2.0])
+    np.testing.assert_allclose(at["r_last_block_means"], [5.0, 2.0, 1.0, 0.375, 1.0])
     assert (
         set(paper["eta"]) == {1e-2, 1e-4} and (paper["seed"] == 7).all() and (paper["n_samples"] == 2).all()
     )

@@ -120,11 +120,15 @@ def pool_seeds(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
-def paper_coefficients(drift: pd.DataFrame, eta: float, depth: str, n_blocks: int) -> np.ndarray:
+def paper_coefficients(
+    drift: pd.DataFrame, eta: float, depth: str, n_blocks: int, expectation: str = "ratio"
+) -> np.ndarray:
     """``r_l = E[R_L / R_l]`` per injection block l from the gaussian magnitude sweep at relative
     size ``eta``: the ratio of the drift at depth L (``last_block``: the last block's output;
     ``final_norm``: after the final norm) to the drift at the injection block, averaged over the
-    direction seeds (each drift already a mean over the sweep set's tokens).
+    direction seeds (each drift already a mean over the sweep set's tokens). ``expectation``:
+    ``ratio`` (the mean of the per-seed ratios, as the description states) or ``means`` (the
+    ratio of the seed-mean drifts).
 
     Raises:
         ValueError: no gaussian injection at ``eta`` for some block.
@@ -139,7 +143,12 @@ def paper_coefficients(drift: pd.DataFrame, eta: float, depth: str, n_blocks: in
         seeds = at_l.index.intersection(at_end.index)
         if seeds.empty:
             raise ValueError(f"no gaussian injection at eta={eta:g} into block {block} in the sweep")
-        out[block] = float((at_end[seeds] / at_l[seeds]).mean())
+        if expectation == "ratio":
+            out[block] = float((at_end[seeds] / at_l[seeds]).mean())
+        elif expectation == "means":
+            out[block] = float(at_end[seeds].mean() / at_l[seeds].mean())
+        else:
+            raise ValueError(f"unknown expectation {expectation!r}; valid: ratio, means")
     return out
 
 
@@ -149,8 +158,11 @@ def paper_coefficient_table(drift: pd.DataFrame, model: str, seed: int, n_blocks
     gauss = drift[drift["kind"] == "gaussian"]
     rows = []
     for eta in sorted(gauss["magnitude"].unique()):
-        last = paper_coefficients(gauss, eta, "last_block", n_blocks)
-        final = paper_coefficients(gauss, eta, "final_norm", n_blocks)
+        r = {
+            f"r_{depth}{suffix}": paper_coefficients(gauss, eta, depth, n_blocks, how)
+            for how, suffix in (("ratio", ""), ("means", "_means"))
+            for depth in ("last_block", "final_norm")
+        }
         n = gauss[np.isclose(gauss["magnitude"], eta, rtol=1e-9, atol=0)]["seed"].nunique()
         for block in range(n_blocks):
             rows.append(
@@ -159,12 +171,12 @@ def paper_coefficient_table(drift: pd.DataFrame, model: str, seed: int, n_blocks
                     "seed": int(seed),
                     "eta": float(eta),
                     "block": block,
-                    "r_last_block": float(last[block]),
-                    "r_final_norm": float(final[block]),
+                    **{k: float(v[block]) for k, v in r.items()},
                     "n_samples": int(n),
                 }
             )
-    columns = ["model", "seed", "eta", "block", "r_last_block", "r_final_norm", "n_samples"]
+    columns = ["model", "seed", "eta", "block", "r_last_block", "r_final_norm"]
+    columns += ["r_last_block_means", "r_final_norm_means", "n_samples"]
     return pd.DataFrame(rows, columns=columns)
 
 

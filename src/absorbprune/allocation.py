@@ -247,7 +247,8 @@ def paper_shift_of(inputs: Mapping[str, Any], hp: Mapping[str, Any]) -> np.ndarr
         raise ValueError(
             f"no paper coefficients at eta={hp['eta']:g} (computed: {sorted(set(table['eta']))})"
         )
-    return paper_shift(rows[f"r_{hp['depth']}"].to_numpy(dtype=np.float64), hp["clip"])
+    column = f"r_{hp['depth']}" + ("_means" if hp["expectation"] == "means" else "")
+    return paper_shift(rows[column].to_numpy(dtype=np.float64), hp["clip"])
 
 
 def _shift(correction: str, inputs: Mapping[str, Any], hp: Mapping[str, Any], n_blocks: int) -> np.ndarray:

@@ -164,6 +164,8 @@ PAPER_COEFFICIENTS = pa.schema(
         ("block", pa.int64()),  # injection block l
         ("r_last_block", pa.float64()),  # E[R_L / R_l], L = the last block's output (the default)
         ("r_final_norm", pa.float64()),  # E[R_L / R_l], L = after the final norm
+        ("r_last_block_means", pa.float64()),  # E[R_L] / E[R_l] (expectation: means), last block
+        ("r_final_norm_means", pa.float64()),  # E[R_L] / E[R_l], after the final norm
         ("n_samples", pa.int64()),  # direction seeds averaged (each a mean over the sweep tokens)
     ]
 )

@@ -102,6 +102,12 @@ CORRECTIONS.add(
                 choices=("last_block", "final_norm"),
             ),
             "clip": Hyper(3.0, "u_l is clipped into [-log clip, log clip]", minimum=1.0),
+            "expectation": Hyper(
+                "ratio",
+                "E[R_L / R_l] over direction seeds (ratio) or E[R_L] / E[R_l] (means)",
+                kind="string",
+                choices=("ratio", "means"),
+            ),
         },
         meta={"reads": ("paper_coefficients",), "shift": "absorbprune.allocation:paper_shift_of"},
     )
