@@ -47,6 +47,7 @@ EXPECTED_CLUSTER_JOBS = Counter(
     train_tiny=1,
     calibration_tokens=1,
     ppl_tokens=1,
+    valid_tokens=1,
     calibrate=1,
     zeroshot_data=1,
     sweep_magnitude=1,
@@ -428,9 +429,9 @@ def test_a_failing_job_is_reported_with_its_slurm_state(runs, slurm_cluster, tmp
     _succeeded(local, "local")
     wf = tmp_path / "fail"
     shutil.copytree(local.workdir, wf, symlinks=True)  # keeps mtimes, so nothing else is stale
-    tokens = wf / "results" / "calibration" / "micro-llama" / "tokens.safetensors"
+    tokens = wf / "results" / "calibration" / "micro-llama" / "seed0" / "tokens.safetensors"
     tokens.write_bytes(b"not a safetensors file")
-    target = "results/calibration/micro-llama/layer_stats.parquet"
+    target = "results/calibration/micro-llama/seed0/layer_stats.parquet"
     # mtime only: the copy's code inputs have new absolute paths, which must not rerun anything
     args = [*slurm_args(slurm_cluster), "--rerun-triggers", "mtime", "--retries", "0", target]
 
@@ -449,4 +450,6 @@ def test_a_failing_job_is_reported_with_its_slurm_state(runs, slurm_cluster, tmp
     # the plugin keeps a failed job's SLURM log, under the profile's slurm-logdir
     slurm_logs = list((wf / "results" / "logs" / "slurm" / "rule_calibrate").rglob(f"{job.job_id}.log"))
     assert slurm_logs and "Error in rule calibrate" in slurm_logs[0].read_text()
-    assert "safetensors" in (wf / "results" / "logs" / "calibrate" / "micro-llama.log").read_text().lower()
+    assert (
+        "safetensors" in (wf / "results" / "logs" / "calibrate" / "micro-llama_seed0.log").read_text().lower()
+    )
