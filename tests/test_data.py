@@ -125,3 +125,35 @@ def test_offline_resources_fail_fast_with_instructions(kind, tmp_path):
         assert repr(kind) in result["message"] and f"datasets.{kind}.local_path" in result["message"]
     # fail-fast: seconds, not the minutes a hanging network takes (imports included)
     assert result["seconds"] < 30 and elapsed < 90
+
+
+def test_c4_validation_follows_wanda_and_reads_a_local_shard(tmp_path, tokenizer, texts):
+    """Wanda's C4 validation text: the first 1100 documents joined with a space, cut to
+    256 x seqlen tokens; every other split joins with blank lines."""
+    import gzip
+
+    from absorbprune.data import C4_VALID_DOCS, split_tokens
+
+    many = [texts[i % len(texts)] + f" doc{i}" for i in range(C4_VALID_DOCS + 50)]
+    shard = tmp_path / "c4-validation.json.gz"
+    with gzip.open(shard, "wt") as f:
+        for text in many:
+            f.write(json.dumps({"text": text, "url": "x", "timestamp": "t"}) + "\n")
+    cfg = {
+        "c4": {
+            "path": "allenai/c4",
+            "data_file": "x",
+            "local_path": None,
+            "valid_file": "y",
+            "valid_local_path": str(shard),
+        }
+    }
+    valid = load_split("c4", "validation", cfg, "")
+    assert len(valid) == C4_VALID_DOCS + 50
+    ids = split_tokens("c4", "validation", valid, tokenizer, 4)
+    expected = tokenizer(" ".join(many[:C4_VALID_DOCS]))["input_ids"][: 256 * 4]
+    assert ids.shape == (1, 256 * 4) and ids[0].tolist() == expected
+    long = split_tokens("c4", "validation", valid, tokenizer, 100_000)  # fewer tokens than the cap
+    assert long.shape[1] == len(tokenizer(" ".join(many[:C4_VALID_DOCS]))["input_ids"])
+    with pytest.raises(ValueError, match="validation"):
+        load_split("c4", "test", cfg, "")
