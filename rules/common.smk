@@ -182,7 +182,7 @@ wildcard_constraints:
     model=one_of(config["models"]),
     seed=one_of(SEEDS),
     split="train|valid|test",
-    sparsity="0\\.[0-9]+",
+    sparsity=one_of(sorted({*SWEEP_SPARSITIES, *(c.sparsity for c in CELLS)})),
     structure="unstructured|[0-9]+-[0-9]+",
     pruner=one_of(PRUNERS),
     allocation=one_of(sorted({*ALLOC_VARIANTS, *(c.allocation for c in CELLS)})),

@@ -155,3 +155,62 @@ def test_hyperparameter_lists_become_variants():
     bad_pruner["allocation"]["alphapruning"]["eps_per_model"] = {"smollm2": {"wandaa": 0.2}}
     with pytest.raises(ConfigError, match=r"eps_per_model\.smollm2\.wandaa': unknown pruner"):
         resolve(bad_pruner)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key", "says"),
+    [
+        (
+            lambda c: c["allocation"]["owl"].__setitem__("lambda", float("nan")),
+            "allocation.owl.lambda",
+            "finite",
+        ),
+        (
+            lambda c: c["allocation"]["paper"].__setitem__("gamma", [0, float("inf")]),
+            "allocation.paper.gamma[1]",
+            "finite",
+        ),
+        (lambda c: c["grid"].__setitem__("sparsities", [float("nan")]), "grid.sparsities[0]", "finite"),
+        (lambda c: c["calibration"].__setitem__("n_samples", 16.0), "calibration.n_samples", "write 16"),
+        (lambda c: c["evaluation"].__setitem__("max_windows", 8.5), "evaluation.max_windows", "integer"),
+        (lambda c: c["sweeps"].__setitem__("eps_min", "5e-1"), "sweeps.eps_min", "YAML read a string"),
+        (lambda c: c["grid"].__setitem__("pruners", []), "grid.pruners", "non-empty"),
+        (lambda c: c["grid"].__setitem__("allocations", []), "grid.allocations", "non-empty"),
+        (lambda c: c["grid"].__setitem__("sparsities", []), "grid.sparsities", "non-empty"),
+        (lambda c: c["sweeps"].__setitem__("magnitude_kinds", []), "sweeps.magnitude_kinds", "non-empty"),
+        (
+            lambda c: c["allocation"]["owl"].__setitem__("lambda", [0.08, 0.08000001]),
+            "allocation.owl.lambda",
+            "same variant name",
+        ),
+        (
+            lambda c: c["allocation"]["paper"].__setitem__("gamma", [0, 0.05, 0.0500000001]),
+            "allocation.paper.gamma",
+            "same variant name",
+        ),
+        (
+            lambda c: (
+                c["grid"].__setitem__("structures", ["4:8"]),
+                c["allocation"].__setitem__("s_max", 0.4),
+            ),
+            "grid.structures[0]",
+            "outside [allocation.s_min, s_max]",
+        ),
+        (
+            lambda c: (c["allocation"].__setitem__("s_min", 0.9), c["allocation"].__setitem__("s_max", 0.8)),
+            "allocation.s_min",
+            "exceeds allocation.s_max",
+        ),
+        (
+            lambda c: c["allocation"]["alphapruning"].__setitem__("eps_per_model", {"tiny-lama": 0.1}),
+            "allocation.alphapruning.eps_per_model.tiny-lama",
+            "not a key of 'models'",
+        ),
+    ],
+)
+def test_each_class_of_bad_value_is_refused_naming_its_key(mutate, key, says):
+    # also: N:M outside the bounds, and bounds that cross (each named for itself, not the grid)
+    """Non-finite floats, floats where integers belong, strings YAML made of numbers, empty grid
+    axes and swept values whose variant names collide: each refused before any job."""
+    msg = bad(mutate)
+    assert f"config key '{key}'" in msg and says in msg, msg

@@ -7,6 +7,7 @@ Snakemake parses the workflow, including once per cluster job.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -124,21 +125,56 @@ def _key(path: Iterable[Any]) -> str:
     return out or "<top level>"
 
 
+def _is_integer(checker: Any, value: Any) -> bool:
+    """An integer is an int (not a bool, not a float such as 16.0: the jobs would get a float)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(checker: Any, value: Any) -> bool:
+    """A number is finite: NaN and infinity pass no range check and reach the jobs as data."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# JSON Schema counts 16.0 as an integer and NaN as a number; the workflow's types do not.
+_STRICT = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer).redefine(
+        "number", _is_number
+    ),
+)
+
+
+def _type_hint(value: Any, expected: Any) -> str:
+    """What YAML made of a value, when that explains a type error."""
+    wanted = expected if isinstance(expected, list) else [expected]
+    if isinstance(value, float) and not math.isfinite(value):
+        return " (expected a finite number)"
+    if isinstance(value, float) and "integer" in wanted:
+        return f" (expected an integer: write {int(value)} if you mean it)" if value.is_integer() else ""
+    if isinstance(value, str) and ("number" in wanted or "integer" in wanted):
+        return " (YAML read a string: write 0.5 rather than 5e-1, or a number without quotes)"
+    return ""
+
+
 def _schema_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _STRICT(schema)
     problems = []
     for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
         # For if/then failures the useful message is the innermost one.
+        # (oneOf: the branch that got furthest into the value, so a list's bad item is named)
         leaf = err
         while leaf.context:
-            leaf = leaf.context[0]
+            leaf = max(leaf.context, key=lambda e: len(e.absolute_path))
         desc = _deref(err.schema, schema).get("description") if isinstance(err.schema, dict) else None
         hint = (
             f" (expected: {desc})"
             if desc and err.validator not in ("required", "additionalProperties")
             else ""
         )
-        problems.append(f"config key '{_key(err.absolute_path)}': {leaf.message}{hint}")
+        if leaf.validator == "type":
+            hint = _type_hint(leaf.instance, leaf.validator_value) + hint
+        where = leaf.absolute_path if len(leaf.absolute_path) > len(err.absolute_path) else err.absolute_path
+        problems.append(f"config key '{_key(where)}': {leaf.message}{hint}")
     return problems
 
 
@@ -230,6 +266,16 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
             f"grid.sparsities or sweeps.extra_sparsities (swept: {sorted(swept)})"
         )
     lo, hi = config["allocation"]["s_min"], config["allocation"]["s_max"]
+    if lo > hi:
+        problems.append(f"config key 'allocation.s_min': {lo} exceeds allocation.s_max ({hi})")
+    for i, structure in enumerate(config["grid"]["structures"]):
+        if structure != "unstructured":
+            n, m = (int(x) for x in structure.split(":"))
+            if not lo <= n / m <= hi:
+                problems.append(
+                    f"config key 'grid.structures[{i}]': {structure!r} prunes {n / m:g} of every block, "
+                    f"outside [allocation.s_min, s_max] = [{lo}, {hi}]"
+                )
     for i, s in enumerate(config["grid"]["sparsities"]):
         if not lo <= s <= hi:
             problems.append(
@@ -254,6 +300,20 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
         if local is not None and not Path(local).expanduser().exists():
             problems.append(f"config key 'datasets.{name}.{key}': {local!r} does not exist")
     problems += _correction_problems(config)
+    problems += _variant_problems(config)
+    return problems
+
+
+def _variant_problems(config: dict[str, Any]) -> list[str]:
+    """Swept values must give distinct variant names: a collision would drop a variant silently."""
+    from .grid import VariantCollision, allocation_variants, correction_variants
+
+    problems = []
+    for variants in (allocation_variants, correction_variants):
+        try:
+            variants(config)
+        except VariantCollision as err:
+            problems.append(str(err))
     return problems
 
 

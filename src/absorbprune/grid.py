@@ -21,9 +21,11 @@ __all__ = [
     "SEED_PATTERN",
     "Candidate",
     "Cell",
+    "VariantCollision",
     "allocation_variants",
     "cells",
     "correction_variants",
+    "gamma_values",
     "hyperparameters",
     "selection_candidates",
     "structure_tag",
@@ -49,11 +51,24 @@ def _variants(section: dict[str, Any], registry: Registry, name: str) -> dict[st
     settings = {**entry.defaults(), **section.get(name, {})}
     names = list(entry.hyper)
     values = [_as_list(settings[hp]) if entry.hyper[hp].sweep else [settings[hp]] for hp in names]
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for combo in itertools.product(*values):
         swept = [f"{hp}{v:g}" for hp, v, vals in zip(names, combo, values, strict=True) if len(vals) > 1]
-        out["-".join([name, *swept])] = dict(zip(names, combo, strict=True))
+        variant = "-".join([name, *swept])
+        hp = dict(zip(names, combo, strict=True))
+        if variant in out:
+            (key, a, b), *_ = [(k, out[variant][k], hp[k]) for k in names if out[variant][k] != hp[k]]
+            raise VariantCollision(
+                f"config key '{registry.section}.{name}.{key}': the values {a!r} and {b!r} give the same "
+                f"variant name {variant!r} (names keep 6 significant digits); "
+                "make them differ within 6 digits"
+            )
+        out[variant] = hp
     return out
+
+
+class VariantCollision(ValueError):
+    """Two swept values that would share a variant name (a path component)."""
 
 
 def allocation_variants(config: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
