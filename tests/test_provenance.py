@@ -65,3 +65,28 @@ def test_set_threads_caps_a_torch_imported_later_and_does_not_import_it():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"
+
+
+def test_tables_refuse_non_finite_values_unless_the_column_allows_them(tmp_path):
+    import math
+
+    import pandas as pd
+
+    from absorbprune.provenance import NonFiniteValue, write_parquet
+    from absorbprune.tables import ALLOCATION, GRID, NULLABLE
+
+    row = {
+        "model": "m", "pruner": "wanda", "allocation": "owl", "allocation_variant": "owl",
+        "correction": "none", "correction_variant": "none", "sparsity": 0.7, "seed": 0, "block": 3,
+        "block_sparsity": math.nan, "block_params": 10, "base_sparsity": 0.7, "shift": 0.0,
+        "mean_kept": "both", "achieved_mean_unweighted": 0.7, "achieved_mean_weighted": 0.7,
+        "hyperparameters": "",
+    }  # fmt: skip
+    path = tmp_path / "a.parquet"
+    for value in (math.nan, math.inf, -math.inf):
+        with pytest.raises(NonFiniteValue, match=r"column 'block_sparsity' holds .* at row 0 .*'block': 3"):
+            write_parquet(pd.DataFrame([{**row, "block_sparsity": value}]), path, ALLOCATION, {})
+        assert not path.exists()  # nothing half-written
+    write_parquet(pd.DataFrame([{**row, "block_sparsity": 0.7}]), path, ALLOCATION, {})
+    # columns that may hold NaN say so in the schema, e.g. the mean zero-shot accuracy when none ran
+    assert GRID.field("zeroshot_mean").metadata == NULLABLE and GRID.field("ppl").metadata is None

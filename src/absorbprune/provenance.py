@@ -31,8 +31,10 @@ import pyarrow.parquet as pq
 
 __all__ = [
     "META_KEY",
+    "NonFiniteValue",
     "atomic_dir",
     "atomic_file",
+    "check_finite",
     "config_hash",
     "git_revision",
     "library_versions",
@@ -176,12 +178,46 @@ def write_parquet(
             f"table for {os.fspath(path)!r} has columns {list(df.columns)}, "
             f"its declared schema expects {schema.names}"
         )
+    check_finite(df, schema, path)
     table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta[META_KEY.encode()] = json.dumps(provenance, sort_keys=True, default=str).encode()
     table = table.replace_schema_metadata(meta)
     with atomic_file(path) as tmp:
         pq.write_table(table, tmp)
+
+
+class NonFiniteValue(ValueError):
+    """A table would hold NaN or infinity in a column that does not allow it."""
+
+
+def check_finite(df: pd.DataFrame, schema: pa.Schema, path: str | os.PathLike[str]) -> None:
+    """Refuse NaN and infinity in every float column of ``schema`` not declared nullable
+    (``tables.nullable``), naming the table, the column and the row (its key columns).
+
+    Raises:
+        NonFiniteValue: the first such value found.
+    """
+    import numpy as np
+
+    for field in schema:
+        if not pa.types.is_floating(field.type) or (field.metadata or {}).get(b"nullable"):
+            continue
+        values = df[field.name].to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            row = df.iloc[int(bad[0])]
+            keys = {
+                k: row[k].item() if hasattr(row[k], "item") else row[k]
+                for k in df.columns
+                if not pa.types.is_floating(schema.field(k).type)
+            }
+            keys = dict(list(keys.items())[:8])
+            raise NonFiniteValue(
+                f"table {os.fspath(path)!r}: column {field.name!r} holds {values[bad[0]]} at row "
+                f"{int(bad[0])} ({keys}; {len(bad)} such rows); the column allows finite numbers "
+                "only, so nothing was written"
+            )
 
 
 def read_parquet_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:

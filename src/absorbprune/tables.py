@@ -14,6 +14,17 @@ import pyarrow as pa
 if TYPE_CHECKING:
     import pandas as pd
 
+# Field metadata of a float column that may hold NaN (a value that is not measured or not defined,
+# e.g. a standard error over one seed). Every other float column must be finite on write
+# (provenance.write_parquet checks it).
+NULLABLE = {b"nullable": b"NaN allowed"}
+
+
+def nullable(name: str) -> pa.Field:
+    """A float64 column that may hold NaN (documented per column)."""
+    return pa.field(name, pa.float64(), metadata=NULLABLE)
+
+
 __all__ = [
     "ABSORPTION",
     "ALLOCATION",
@@ -29,6 +40,7 @@ __all__ = [
     "GRID",
     "GROUP_KEYS",
     "HEADLINE",
+    "NULLABLE",
     "PAPER_CLAIMS",
     "PAPER_COEFFICIENTS",
     "PPL",
@@ -44,6 +56,7 @@ __all__ = [
     "empty",
     "layer_stats_schema",
     "lod_column",
+    "nullable",
     "outlier_column",
 ]
 
@@ -60,9 +73,9 @@ TRAIN_CURVE = pa.schema(
     [
         ("model", pa.string()),  # config model key
         ("step", pa.int64()),  # optimizer steps taken (0 = before training)
-        ("lr", pa.float64()),  # learning rate of that step (NaN at step 0)
-        ("train_loss", pa.float64()),  # mean token cross-entropy of that step's batch, nats (NaN at step 0)
-        ("valid_ppl", pa.float64()),  # validation perplexity at that step (NaN between eval points)
+        nullable("lr"),  # learning rate of that step (NaN at step 0)
+        nullable("train_loss"),  # mean token cross-entropy of that step's batch, nats (NaN at step 0)
+        nullable("valid_ppl"),  # validation perplexity at that step (NaN between eval points)
     ]
 )
 
@@ -175,7 +188,7 @@ ABSORPTION = pa.schema(
         ("model", pa.string()),
         ("sparsity", pa.float64()),  # S of the prune injection
         ("block", pa.int64()),  # k
-        ("coefficient", pa.float64()),  # A_k(S) = ln(d_k / d_final); > 0 absorbs, < 0 amplifies
+        nullable("coefficient"),  # A_k(S) = ln(d_k / d_final); > 0 absorbs, < 0 amplifies
         ("d_inject", pa.float64()),  # d_k: relative size of what pruning block k injects
         ("d_final", pa.float64()),  # what of it reaches the final norm's output
         ("seed", pa.int64()),  # calibration seed (-1: pooled over every seed, in findings)
@@ -188,7 +201,7 @@ GAINS = pa.schema(
         ("sparsity", pa.float64()),
         ("inject_block", pa.int64()),  # k
         ("depth", pa.int64()),  # j in k+1..L
-        ("gain", pa.float64()),  # g_j = d_j / d_{j-1}; < 1 means block j shrinks the drift
+        nullable("gain"),  # g_j = d_j / d_{j-1}; < 1 means block j shrinks the drift
         ("seed", pa.int64()),  # calibration seed
     ]
 )
@@ -199,7 +212,7 @@ BLOCK_GAINS = pa.schema(
         ("sparsity", pa.float64()),  # the prune injections' sparsity (the main sparsity)
         ("block", pa.int64()),  # j (L = the final norm)
         ("local_gain", pa.float64()),  # mean of g_j over upstream injections k < j and seeds
-        ("local_gain_se", pa.float64()),  # standard error of that mean over calibration seeds (NaN: one seed)
+        nullable("local_gain_se"),  # standard error of that mean over calibration seeds (NaN: one seed)
         ("n_injections", pa.int64()),  # upstream injection blocks averaged
         ("amplifies", pa.bool_()),  # local_gain > 1: block j grows what reaches it
     ]
@@ -212,7 +225,7 @@ TRANSITIONS = pa.schema(
         ("block", pa.int64()),  # injection block k
         ("ratio_small", pa.float64()),  # d_final / d_k at the smallest eps (> 1: amplified)
         ("ratio_large", pa.float64()),  # d_final / d_k at the largest eps
-        ("eps_star", pa.float64()),  # eps where d_final / d_k first crosses 1 going up (NaN: never)
+        nullable("eps_star"),  # eps where d_final / d_k first crosses 1 going up (NaN: never)
         ("direction", pa.string()),  # amplify_to_absorb | absorb_to_amplify | none
     ]
 )
@@ -225,24 +238,21 @@ FINDINGS = pa.schema(
         ("share_absorbing", pa.float64()),  # share of blocks with A_k > 0
         ("first_absorbing_block", pa.int64()),  # smallest k with A_k > 0 (-1: none)
         ("absorbing_blocks", pa.string()),  # comma-separated k with A_k > 0
-        ("absorbing_mean_depth", pa.float64()),  # mean k of absorbing blocks
-        ("amplifying_mean_depth", pa.float64()),  # mean k of amplifying blocks
+        nullable("absorbing_mean_depth"),  # mean k of absorbing blocks
+        nullable("amplifying_mean_depth"),  # mean k of amplifying blocks
         ("absorbing_are_later", pa.bool_()),  # absorbing blocks lie deeper on average
-        ("drift_depth_spearman", pa.float64()),  # mean over k of Spearman(d_j, j) after d's peak (< 0: falls)
-        ("drift_monotone_share", pa.float64()),  # share of k whose d_j is non-increasing after its peak
-        (
-            "cos_depth_spearman",
-            pa.float64(),
-        ),  # mean over k of Spearman(c_j, j) after the peak (> 0: realigns)
-        ("small_eps", pa.float64()),  # smallest gaussian eps of the sweep
+        nullable("drift_depth_spearman"),  # mean over k of Spearman(d_j, j) after d's peak (< 0: falls)
+        nullable("drift_monotone_share"),  # share of k whose d_j is non-increasing after its peak
+        nullable("cos_depth_spearman"),  # mean over k of Spearman(c_j, j) after the peak (> 0: realigns)
+        nullable("small_eps"),  # smallest gaussian eps of the sweep
         ("small_eps_all_amplify", pa.bool_()),  # d_final / d_k > 1 for every block at that eps
         # share of blocks whose gaussian ratio turns amplify -> absorb as eps grows
-        ("share_blocks_with_transition", pa.float64()),
-        ("median_eps_star", pa.float64()),  # median amplify -> absorb magnitude over those blocks
+        nullable("share_blocks_with_transition"),
+        nullable("median_eps_star"),  # median amplify -> absorb magnitude over those blocks
         ("n_seeds", pa.int64()),  # calibration seeds pooled
         ("amplifying_blocks_local", pa.string()),  # comma-separated j with mean local gain g_j > 1
         ("n_amplifying_local", pa.int64()),
-        ("max_local_gain", pa.float64()),
+        nullable("max_local_gain"),
         ("max_local_gain_block", pa.int64()),
     ]
 )
@@ -353,7 +363,7 @@ ZEROSHOT = pa.schema(
         ("task", pa.string()),  # lm-eval task name (codeline = the built-in task)
         ("metric", pa.string()),  # acc | acc_norm
         ("value", pa.float64()),  # fraction correct, 0..1
-        ("stderr", pa.float64()),  # lm-eval's standard error of value
+        nullable("stderr"),  # lm-eval's standard error of value
         ("n_docs", pa.int64()),  # documents evaluated
     ]
 )
@@ -374,10 +384,10 @@ GRID = pa.schema(
         ("n_prunable_params", pa.int64()),  # parameters of all prunable linears
         ("ppl", pa.float64()),
         ("ppl_dataset", pa.string()),  # wikitext2 | local
-        ("zeroshot_mean", pa.float64()),  # mean of the tasks' values, 0..1 (NaN when not run)
-        ("zeroshot_stderr", pa.float64()),  # lm-eval's stderr of that mean (tasks independent; NaN: not run)
+        nullable("zeroshot_mean"),  # mean of the tasks' values, 0..1 (NaN when not run)
+        nullable("zeroshot_stderr"),  # lm-eval's stderr of that mean (tasks independent; NaN: not run)
         ("zeroshot_tasks", pa.int64()),  # tasks in that mean (0 when not run)
-        ("valid_ppl", pa.float64()),  # perplexity on the validation split (what selection reads; NaN: dense)
+        nullable("valid_ppl"),  # perplexity on the validation split (what selection reads; NaN: dense)
     ]
 )
 
@@ -393,7 +403,7 @@ CHOICES = pa.schema(
         ("allocation_variant", pa.string()),
         ("correction_variant", pa.string()),  # none: the base (gamma 0 of a correction's group)
         ("hyperparameter", pa.string()),  # one tunable hyperparameter of the candidate ("" if none)
-        ("value", pa.float64()),  # its value (NaN when the candidate has none)
+        nullable("value"),  # its value (NaN when the candidate has none)
         ("valid_ppl", pa.float64()),  # this seed's validation perplexity
         ("valid_ppl_mean", pa.float64()),  # the candidate's mean over seeds (what is compared)
         ("candidate", pa.string()),  # the candidate's tunable values, "gamma=0.05,lambda=0.08"
@@ -413,15 +423,12 @@ HEADLINE = pa.schema(
         ("ppl_base", pa.float64()),  # tuned base, mean over seeds
         ("ppl_corrected", pa.float64()),  # tuned corrected, mean over seeds
         ("ppl_change_pct", pa.float64()),  # mean over seeds of 100 * (corrected / base - 1); < 0 = better
-        ("ppl_change_pct_se", pa.float64()),  # standard error over seeds (NaN with one seed)
-        ("zeroshot_base", pa.float64()),  # mean accuracy, 0..1
-        ("zeroshot_corrected", pa.float64()),
-        ("zeroshot_change", pa.float64()),  # percentage points, mean over seeds of 100 * (corrected - base)
-        ("zeroshot_change_se", pa.float64()),  # standard error over seeds (NaN with one seed)
-        (
-            "zeroshot_change_stderr",
-            pa.float64(),
-        ),  # lm-eval's: mean over seeds of sqrt(se_b^2 + se_c^2), points
+        nullable("ppl_change_pct_se"),  # standard error over seeds (NaN with one seed)
+        nullable("zeroshot_base"),  # mean accuracy, 0..1
+        nullable("zeroshot_corrected"),
+        nullable("zeroshot_change"),  # percentage points, mean over seeds of 100 * (corrected - base)
+        nullable("zeroshot_change_se"),  # standard error over seeds (NaN with one seed)
+        nullable("zeroshot_change_stderr"),  # lm-eval's: mean over seeds of sqrt(se_b^2 + se_c^2), points
         ("significant", pa.bool_()),  # |ppl_change_pct| > 2 ppl_change_pct_se (never with one seed)
         ("zeroshot_significant", pa.bool_()),  # |change| > 2 x the larger of its two standard errors
         ("selected_hp", pa.string()),  # what validation chose for the corrected side
@@ -442,8 +449,8 @@ PAPER_CLAIMS = pa.schema(
         ("model", pa.string()),
         ("claim", pa.string()),  # a claim of the abstract, in its words
         ("paper", pa.string()),  # what the paper reports
-        ("measured", pa.float64()),  # the number this run measured (NaN: not testable here)
-        ("holds", pa.float64()),  # 1.0 holds, 0.0 does not, NaN not testable with this run
+        nullable("measured"),  # the number this run measured (NaN: not testable here)
+        nullable("holds"),  # 1.0 holds, 0.0 does not, NaN not testable with this run
         ("detail", pa.string()),  # how it was measured, with the numbers
     ]
 )
