@@ -113,7 +113,7 @@ def test_offline_resources_fail_fast_with_instructions(kind, tmp_path):
     }
     t = time.time()
     out = subprocess.run(
-        [sys.executable, "-c", OFFLINE_PROBE, kind], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", OFFLINE_PROBE, kind], env=env, capture_output=True, text=True, timeout=300
     )
     elapsed = time.time() - t
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -123,8 +123,9 @@ def test_offline_resources_fail_fast_with_instructions(kind, tmp_path):
         assert "llama2-7b" in result["message"] and "HF_HOME" in result["message"]
     else:
         assert repr(kind) in result["message"] and f"datasets.{kind}.local_path" in result["message"]
-    # fail-fast: seconds, not the minutes a hanging network takes (imports included)
-    assert result["seconds"] < 30 and elapsed < 90
+    # fail-fast: well under the minutes a hanging network takes, with room for a machine that runs
+    # 2-3x slower under load (the imports alone take several seconds on a quiet one)
+    assert result["seconds"] < 60 and elapsed < 180
 
 
 def test_c4_validation_follows_wanda_and_reads_a_local_shard(tmp_path, tokenizer, texts):

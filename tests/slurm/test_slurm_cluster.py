@@ -57,7 +57,9 @@ EXPECTED_CLUSTER_JOBS = Counter(
     prune_evaluate=2,
     evaluate_dense=1,
 )
-RUN_TIMEOUT_S = 540  # the whole module has to finish in 10 minutes on 2 cores
+# A guard against a hung run, not a speed target: CI allows 90 minutes for everything, and a busy
+# machine runs this module 2-3x slower than a quiet one (its runs take 4-5 minutes there).
+RUN_TIMEOUT_S = 1800
 # Rules whose running job the fixture may cancel (the first seen running; on a tie, in this order):
 # GPU stages whose memory grows with the attempt, late in the DAG so the retry delays little else.
 CANCEL_RULES = ("prune_evaluate", "evaluate_dense")
