@@ -202,6 +202,11 @@ def test_hyperparameter_lists_become_variants():
             "exceeds allocation.s_max",
         ),
         (
+            lambda c: c["grid"].__setitem__("structures", ["unstructured", 124]),
+            "grid.structures[1]",
+            'quoted, e.g. "2:4"',
+        ),
+        (
             lambda c: c["allocation"]["alphapruning"].__setitem__("eps_per_model", {"tiny-lama": 0.1}),
             "allocation.alphapruning.eps_per_model.tiny-lama",
             "not a key of 'models'",
@@ -214,3 +219,16 @@ def test_each_class_of_bad_value_is_refused_naming_its_key(mutate, key, says):
     axes and swept values whose variant names collide: each refused before any job."""
     msg = bad(mutate)
     assert f"config key '{key}'" in msg and says in msg, msg
+
+
+def test_a_hub_model_without_a_revision_warns(caplog):
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["models"]["llama"] = {"source": "hub", "id": "meta-llama/Llama-2-7b-hf", "family": "llama"}
+    with caplog.at_level("WARNING", logger="absorbprune.config"):
+        resolve(cfg)
+    assert "models.llama.revision' is not set" in caplog.text
+    caplog.clear()
+    cfg["models"]["llama"]["revision"] = "01c7f73d771dfac7d292323805ebc428287df4f9"
+    with caplog.at_level("WARNING", logger="absorbprune.config"):
+        resolve(cfg)
+    assert "revision" not in caplog.text

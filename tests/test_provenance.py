@@ -90,3 +90,23 @@ def test_tables_refuse_non_finite_values_unless_the_column_allows_them(tmp_path)
     write_parquet(pd.DataFrame([{**row, "block_sparsity": 0.7}]), path, ALLOCATION, {})
     # columns that may hold NaN say so in the schema, e.g. the mean zero-shot accuracy when none ran
     assert GRID.field("zeroshot_mean").metadata == NULLABLE and GRID.field("ppl").metadata is None
+
+
+def test_tensor_files_that_cannot_be_used_are_named(tmp_path):
+    import torch
+
+    from absorbprune.provenance import TensorFileError, read_tensors, write_safetensors
+
+    good = tmp_path / "tokens.safetensors"
+    write_safetensors({"input_ids": torch.arange(6).reshape(2, 3)}, good, {})
+    assert read_tensors(good, ("input_ids",))["input_ids"].shape == (2, 3)
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(good.read_bytes()[:40])
+    with pytest.raises(TensorFileError, match=r"truncated\.safetensors.*cannot be read.*delete it and rerun"):
+        read_tensors(truncated)
+    with pytest.raises(TensorFileError, match=r"tokens\.safetensors' has no tensor 'weights'"):
+        read_tensors(good, ("weights",))
+    bad = tmp_path / "norms.safetensors"
+    write_safetensors({"3.mlp.down_proj": torch.tensor([1.0, float("nan")])}, bad, {})
+    with pytest.raises(TensorFileError, match=r"norms\.safetensors': tensor '3\.mlp\.down_proj' holds NaN"):
+        read_tensors(bad)

@@ -1,17 +1,15 @@
 """Rule calibrate: one dense pass -> layer_stats.parquet + input_norms.safetensors."""
 
-from safetensors.torch import load_file
-
 from absorbprune.calibration import calibrate
 from absorbprune.jobs import start
 from absorbprune.models import load_model
-from absorbprune.provenance import write_parquet, write_safetensors
+from absorbprune.provenance import read_tensors, write_parquet, write_safetensors
 from absorbprune.tables import layer_stats_schema
 
 job = start(snakemake, "calibration")
 p, key = job.params, snakemake.wildcards.model
 adapter = load_model(key, p["model"], (snakemake.input.model or [None])[0])
-tokens = load_file(snakemake.input.tokens)["input_ids"]
+tokens = read_tensors(snakemake.input.tokens, ("input_ids",))["input_ids"]
 stats, norms = calibrate(adapter, tokens, p["batch_size"], p["owl_m"], p["alpha_window"], key)
 prov = job.provenance(seeds={"calibration": int(snakemake.wildcards.seed)})
 write_parquet(stats, snakemake.output.stats, layer_stats_schema(p["owl_m"]), prov)

@@ -1,10 +1,8 @@
 """Rule sweep_magnitude: gaussian and prune_dir injections at every block, every eps and seed."""
 
-from safetensors.torch import load_file
-
 from absorbprune.jobs import start
 from absorbprune.models import load_model
-from absorbprune.provenance import write_parquet
+from absorbprune.provenance import read_tensors, write_parquet
 from absorbprune.sweeps import build_engine, eps_grid, load_block_norms, run_sweeps
 from absorbprune.tables import DRIFT
 
@@ -12,7 +10,7 @@ job = start(snakemake, "sweeps")
 p, key, inp = job.params, snakemake.wildcards.model, snakemake.input
 sw = p["sweeps"]
 adapter = load_model(key, p["model"], (inp.model or [None])[0])
-engine = build_engine(adapter, load_file(inp.tokens)["input_ids"], key, sw)
+engine = build_engine(adapter, read_tensors(inp.tokens, ("input_ids",))["input_ids"], key, sw)
 eps = eps_grid(sw["eps_min"], sw["eps_max"], sw["eps_points"])
 norms = load_block_norms(inp.norms)
 drift = run_sweeps(engine, norms, sw["magnitude_kinds"], eps, sw["seeds"], sw["prune_dir_sparsity"])

@@ -1,17 +1,15 @@
 """Rule sweep_prune: the prune injection (block k alone pruned with Wanda) at one sparsity."""
 
-from safetensors.torch import load_file
-
 from absorbprune.jobs import start
 from absorbprune.models import load_model
-from absorbprune.provenance import write_parquet
+from absorbprune.provenance import read_tensors, write_parquet
 from absorbprune.sweeps import build_engine, load_block_norms, run_sweeps
 from absorbprune.tables import DRIFT
 
 job = start(snakemake, "sweeps")
 p, key, inp = job.params, snakemake.wildcards.model, snakemake.input
 adapter = load_model(key, p["model"], (inp.model or [None])[0])
-engine = build_engine(adapter, load_file(inp.tokens)["input_ids"], key, p["sweeps"])
+engine = build_engine(adapter, read_tensors(inp.tokens, ("input_ids",))["input_ids"], key, p["sweeps"])
 sparsity = float(snakemake.wildcards.sparsity)
 drift = run_sweeps(engine, load_block_norms(inp.norms), ["prune"], [], [0], sparsity)
 drift["calibration_seed"] = seed = int(snakemake.wildcards.seed)

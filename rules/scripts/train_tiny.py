@@ -1,12 +1,11 @@
 """Rule train_tiny: train one built-in model -> results/models/{model}/ + training curve/summary."""
 
 import pandas as pd
-from safetensors.torch import load_file
 from transformers import PreTrainedTokenizerFast
 
 from absorbprune.architectures import ArchSpec
 from absorbprune.jobs import start
-from absorbprune.provenance import write_parquet
+from absorbprune.provenance import read_tensors, write_parquet
 from absorbprune.tables import TRAIN_CURVE, TRAIN_SUMMARY
 from absorbprune.zoo import TrainSpec, save_model_dir, train_tiny_model
 
@@ -15,7 +14,7 @@ spec, key, inp = job.params["model"], snakemake.wildcards.model, snakemake.input
 tokenizer = PreTrainedTokenizerFast.from_pretrained(inp.tokenizer)
 arch = ArchSpec(family=spec["family"], vocab_size=len(tokenizer), **spec["arch"])
 train = TrainSpec(**spec["train"])
-streams = [load_file(path)["input_ids"] for path in (inp.train, inp.valid)]
+streams = [read_tensors(path, ("input_ids",))["input_ids"] for path in (inp.train, inp.valid)]
 model, curve, summary = train_tiny_model(arch, train, *streams, key)
 prov = job.provenance(seeds={"train": train.seed})
 summary["weights_sha256"] = save_model_dir(model, tokenizer, snakemake.output.model, prov)

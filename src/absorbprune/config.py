@@ -7,6 +7,7 @@ Snakemake parses the workflow, including once per cluster job.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from collections.abc import Iterable
 from importlib import resources
@@ -35,6 +36,9 @@ __all__ = [
 
 class ConfigError(ValueError):
     """The config is invalid; the message names every offending key and what is expected."""
+
+
+log = logging.getLogger(__name__)
 
 
 def _section(registry: Registry, name: str) -> dict[str, Any]:
@@ -173,6 +177,17 @@ def _schema_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str
         )
         if leaf.validator == "type":
             hint = _type_hint(leaf.instance, leaf.validator_value) + hint
+        elif (
+            leaf.validator == "enum"
+            and isinstance(leaf.instance, int)
+            and not isinstance(leaf.instance, bool)
+        ):
+            colon = [v for v in leaf.validator_value if isinstance(v, str) and ":" in v]
+            if colon:  # YAML 1.1 reads 2:4 as the base-60 integer 2 * 60 + 4
+                hint = (
+                    f' (YAML read an unquoted N:M as a base-60 number: write it quoted, e.g. "{colon[0]}")'
+                    + hint
+                )
         where = leaf.absolute_path if len(leaf.absolute_path) > len(err.absolute_path) else err.absolute_path
         problems.append(f"config key '{_key(where)}': {leaf.message}{hint}")
     return problems
@@ -373,6 +388,13 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         ConfigError: listing every problem, each naming its key.
     """
     schema = load_schema()
+    for key, model in (config.get("models") or {}).items():
+        if isinstance(model, dict) and model.get("source") == "hub" and "revision" not in model:
+            log.warning(
+                "config key 'models.%s.revision' is not set: the hub's 'main' branch is used, which can "
+                "change under you; pin the commit you fetched for a reproducible run",
+                key,
+            )
     for model in (config.get("models") or {}).values():
         if isinstance(model, dict) and model.get("source") == "builtin":
             model.setdefault("train", {})  # so its defaults are filled in below

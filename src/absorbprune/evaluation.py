@@ -18,12 +18,11 @@ from typing import Any
 
 import pandas as pd
 import torch
-from safetensors.torch import load_file
 
 from .families import Adapter
 from .metrics import window_losses
 from .models import load_tokenizer
-from .provenance import atomic_file, write_parquet
+from .provenance import atomic_file, read_tensors, write_parquet
 from .tables import PPL, ZEROSHOT, cell_keys
 from .zeroshot import raw_json, run_zeroshot, tidy_results
 
@@ -162,7 +161,7 @@ def evaluate(
     ppl, zeroshot, raw = measure(
         adapter.model.to(device),
         tokenizer,
-        load_file(ppl_tokens)["input_ids"],
+        read_tensors(ppl_tokens, ("input_ids",))["input_ids"],
         local_data,
         params["evaluation"],
         params["zeroshot"],
@@ -171,7 +170,7 @@ def evaluate(
     cfg = params["evaluation"]
     valid = ppl_row(
         adapter.model,
-        load_file(valid_tokens)["input_ids"],
+        read_tensors(valid_tokens, ("input_ids",))["input_ids"],
         cfg["seqlen"],
         cfg["batch_size"],
         cell_keys(wildcards),

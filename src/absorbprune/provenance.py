@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 __all__ = [
     "META_KEY",
     "NonFiniteValue",
+    "TensorFileError",
     "atomic_dir",
     "atomic_file",
     "check_finite",
@@ -40,6 +41,7 @@ __all__ = [
     "library_versions",
     "make_provenance",
     "read_parquet_provenance",
+    "read_tensors",
     "write_json",
     "write_parquet",
     "write_safetensors",
@@ -237,6 +239,39 @@ def write_safetensors(
         save_file(
             cpu, os.fspath(tmp), metadata={META_KEY: json.dumps(provenance, sort_keys=True, default=str)}
         )
+
+
+class TensorFileError(ValueError):
+    """A safetensors file that cannot be read, lacks a tensor, or holds non-finite values."""
+
+
+def read_tensors(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every tensor of a safetensors file, on CPU, naming the file (and tensor) on any failure:
+    a truncated or foreign file, a missing ``required`` tensor, NaN or infinity in a float tensor.
+
+    Raises:
+        TensorFileError: with the path, the tensor and what to do.
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    where = os.fspath(path)
+    try:
+        tensors = load_file(where)
+    except Exception as err:  # safetensors raises its own error types, OSError, ValueError, ...
+        raise TensorFileError(
+            f"tensor file {where!r} cannot be read ({type(err).__name__}: {err}); it is truncated or not "
+            "a safetensors file: delete it and rerun, and the workflow rebuilds it"
+        ) from err
+    for name in required:
+        if name not in tensors:
+            raise TensorFileError(
+                f"tensor file {where!r} has no tensor {name!r} (it holds {sorted(tensors)[:8]})"
+            )
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise TensorFileError(f"tensor file {where!r}: tensor {name!r} holds NaN or infinity")
+    return tensors
 
 
 def write_json(obj: Any, path: str | os.PathLike[str]) -> None:

@@ -20,13 +20,12 @@ from typing import Any
 
 import pandas as pd
 import torch
-from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
 from .calibration import SquareSum
 from .families import Adapter
-from .provenance import write_parquet, write_safetensors
+from .provenance import read_tensors, write_parquet, write_safetensors
 from .registry.pruners import PRUNERS, STRUCTURES
 from .tables import PRUNED_LINEARS, cell_keys
 
@@ -444,7 +443,7 @@ def prune_cell_files(
     """Prune one cell of ``adapter``'s model in place from its files: the block sparsities of its
     allocation (rule allocate) and the calibration sequences (rule calibration_tokens)."""
     sparsity = pd.read_parquet(allocation).sort_values("block")["block_sparsity"].tolist()
-    tokens = load_file(calibration_tokens)["input_ids"]
+    tokens = read_tensors(calibration_tokens, ("input_ids",))["input_ids"]
     return PrunedCell(*prune_cell(adapter, tokens, sparsity, cell, cfg, device))
 
 

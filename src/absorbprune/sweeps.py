@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from .families import Adapter
 from .magnitudes import eps_grid
+from .provenance import read_tensors
 from .pruning import pruned_copy, wanda_mask
 
 __all__ = [
@@ -266,9 +267,8 @@ class SweepEngine:
 
 def load_block_norms(path: str) -> Callable[[int], dict[str, torch.Tensor]]:
     """Block index -> {linear name: Wanda input norms} from the calibration stage's safetensors."""
-    from safetensors.torch import load_file
 
-    flat = load_file(path)
+    flat = read_tensors(path)
     by_block: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in flat.items():
         block, name = key.split(".", 1)
