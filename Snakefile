@@ -7,8 +7,15 @@ import sys
 # package (`make run` installs it editable into .venv; envs/workflow.yaml installs it too).
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-from absorbprune.config import validate_config
+from absorbprune.config import check_config_files, validate_config
 from absorbprune.network import set_network
+
+
+# Snakemake keeps the last of duplicate YAML keys silently and names no file on a syntax error in
+# the workflow's config file: read every config file strictly first (file and line on error).
+check_config_files(
+    [os.path.join(workflow.basedir, "config.yaml"), *workflow.config_settings.configfiles]
+)
 
 
 # Anchored to the workflow directory so `--directory` and `--configfile` overrides merge onto it.

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from absorbprune.config import ConfigError, load_schema, owl_thresholds, resolve, validate_config
+from absorbprune.config import (
+    ConfigError,
+    load_schema,
+    main,
+    owl_thresholds,
+    read_config_file,
+    resolve,
+    validate_config,
+)
 from absorbprune.provenance import config_hash
 from absorbprune.registry.models import FAMILIES
 
@@ -211,6 +219,13 @@ def test_hyperparameter_lists_become_variants():
             "allocation.alphapruning.eps_per_model.tiny-lama",
             "not a key of 'models'",
         ),
+        (
+            lambda c: c["evaluation"]["zeroshot"].__setitem__(
+                "tasks", ["codeline", "hellaswag", "arc_easyy"]
+            ),
+            "evaluation.zeroshot.tasks[2]",
+            "did you mean 'arc_easy'",
+        ),
     ],
 )
 def test_each_class_of_bad_value_is_refused_naming_its_key(mutate, key, says):
@@ -232,3 +247,46 @@ def test_a_hub_model_without_a_revision_warns(caplog):
     with caplog.at_level("WARNING", logger="absorbprune.config"):
         resolve(cfg)
     assert "revision" not in caplog.text
+
+
+def test_real_lm_eval_tasks_pass_the_parse_time_check():
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["evaluation"]["zeroshot"]["tasks"] = [
+        "boolq", "rte", "hellaswag", "winogrande", "arc_easy", "arc_challenge", "openbookqa", "mmlu",
+    ]  # fmt: skip
+    resolve(cfg)  # the paper's seven tasks and a group
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("grid:\n  sparsities: [0.5\n", ":3:1: expected ',' or ']'"),
+        ("- a\n- b\n", "the top level is a list, expected a mapping"),
+        ("seed: 1\nseed: 2\n", ":2:1: key 'seed' is given twice (first at line 1)"),
+        ("grid:\n  models: [x]\n  pruners: [wanda]\n  models: [y]\n", ":4:3: key 'models' is given twice"),
+        ("grid:\n\tmodels: [x]\n", ":2:1: found character '\\t'"),
+    ],
+)
+def test_config_files_are_read_strictly_naming_file_and_line(tmp_path, text, says):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        read_config_file(path)
+    assert f"config file {path}" in str(err.value) and says in str(err.value), str(err.value)
+
+
+def test_config_files_in_json_and_empty_files_read(tmp_path):
+    (tmp_path / "a.json").write_text('{"grid": {"sparsities": [0.5]}}')
+    (tmp_path / "empty.yaml").write_text("# nothing\n")
+    assert read_config_file(tmp_path / "a.json") == {"grid": {"sparsities": [0.5]}}
+    assert read_config_file(tmp_path / "empty.yaml") == {}
+
+
+def test_config_check_command_merges_files_like_snakemake(tmp_path, capsys):
+    over = tmp_path / "over.yaml"
+    over.write_text("grid:\n  sparsities: [0.7]\n")
+    assert main(["--base", str(ROOT / "config.yaml"), str(over)]) == 0
+    assert "config ok" in capsys.readouterr().out
+    over.write_text("grid:\n  sparsities: [0.7]\n  pruners: [wandaa]\n")
+    assert main(["--base", str(ROOT / "config.yaml"), str(over)]) == 1
+    assert "config key 'grid.pruners[0]'" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import sys
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -26,9 +27,12 @@ from .registry.tasks import ZEROSHOT_TASKS
 
 __all__ = [
     "ConfigError",
+    "check_config_files",
     "load_schema",
+    "main",
     "owl_thresholds",
     "prune_sweep_sparsities",
+    "read_config_file",
     "resolve",
     "validate_config",
 ]
@@ -90,6 +94,97 @@ def load_schema() -> dict[str, Any]:
     """The config JSON schema: the shipped file plus every registry's names and settings."""
     text = resources.files("absorbprune").joinpath("config.schema.yaml").read_text()
     return _with_registries(yaml.safe_load(text))
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key given twice in one mapping is an error (not last-wins)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, yaml.Mark] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            first = seen[key]
+            raise yaml.constructor.ConstructorError(
+                f"while reading the mapping starting at line {node.start_mark.line + 1}",
+                node.start_mark,
+                f"key {key!r} is given twice (first at line {first.line + 1}); YAML would keep only "
+                "the last silently",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a config file (YAML or JSON) strictly: a syntax error, a duplicate key or a top level
+    that is not a mapping raises ConfigError naming the file and line. Snakemake's own loader
+    reports the first two without the file and silently keeps the last of duplicate keys."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {err}") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        context = f" ({err.context})" if err.context else ""
+        raise ConfigError(f"config file {where}: {err.problem}{context}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path}: not valid YAML ({err})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {path}: the top level is a {type(data).__name__}, expected a mapping of "
+            "config keys (e.g. 'grid:', 'models:')"
+        )
+    return data
+
+
+def check_config_files(paths: Iterable[str | Path]) -> None:
+    """Read every config file strictly (see read_config_file); raises on the first bad one."""
+    for path in paths:
+        read_config_file(path)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Snakemake's merge of config files: nested mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m absorbprune.config [FILE ...]``: read the shipped config.yaml and each FILE
+    strictly, merge them as ``snakemake --configfile FILE ...`` would, and validate the result."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m absorbprune.config", description=main.__doc__)
+    parser.add_argument("files", nargs="*", type=Path, help="config files, in --configfile order")
+    parser.add_argument("--base", type=Path, default=Path("config.yaml"), help="the workflow's config.yaml")
+    args = parser.parse_args(argv)
+    try:
+        config: dict[str, Any] = {}
+        for path in [args.base, *args.files]:
+            config = _merge(config, read_config_file(path))
+        validate_config(config)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"config ok: {', '.join(str(p) for p in [args.base, *args.files])}")
+    return 0
 
 
 def _deref(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -316,6 +411,37 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
             problems.append(f"config key 'datasets.{name}.{key}': {local!r} does not exist")
     problems += _correction_problems(config)
     problems += _variant_problems(config)
+    problems += _task_problems(config)
+    return problems
+
+
+def _task_problems(config: dict[str, Any]) -> list[str]:
+    """Every zero-shot task must be built in or known to the installed lm-eval: otherwise each cell
+    would fail after pruning and perplexity. Read from lm-eval's task files, not by importing it
+    (docs/configuration.md: a second instead of fifteen)."""
+    from .lm_eval_names import close_matches, known_task_names, tasks_dir
+
+    external = [
+        (i, t) for i, t in enumerate(config["evaluation"]["zeroshot"]["tasks"]) if t not in ZEROSHOT_TASKS
+    ]
+    if not external:
+        return []
+    if tasks_dir() is None:
+        return [
+            f"config key 'evaluation.zeroshot.tasks': {[t for _, t in external]} are lm-eval tasks but "
+            "lm-eval is not installed (pip install lm-eval, or list only built-in tasks: "
+            f"{ZEROSHOT_TASKS.names()})"
+        ]
+    known = known_task_names() | set(ZEROSHOT_TASKS.names())
+    problems = []
+    for i, task in external:
+        if task not in known:
+            near = close_matches(task, known)
+            hint = f"; did you mean {' or '.join(map(repr, near))}?" if near else ""
+            problems.append(
+                f"config key 'evaluation.zeroshot.tasks[{i}]': {task!r} is neither a built-in task "
+                f"({ZEROSHOT_TASKS.names()}) nor a task, group or tag of the installed lm-eval{hint}"
+            )
     return problems
 
 
@@ -424,3 +550,7 @@ def owl_thresholds(config: dict[str, Any]) -> list[float]:
 def prune_sweep_sparsities(config: dict[str, Any]) -> list[float]:
     """Sparsities of the ``prune`` sweep: the grid's plus ``sweeps.extra_sparsities``, ascending."""
     return sorted({float(s) for s in [*config["grid"]["sparsities"], *config["sweeps"]["extra_sparsities"]]})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
