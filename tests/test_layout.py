@@ -79,3 +79,21 @@ def test_ci_runs_the_readme_test_command(root):
     assert "make test" in (root / ".ci" / "run").read_text()
     readme = (root / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
+
+
+def test_make_env_takes_a_cuda_torch_index_and_rebuilds_for_it(root):
+    """`make env TORCH_INDEX=...` installs torch==2.13.0 from that index (a CUDA build) and keys the
+    environment's stamp on it, so switching builds rebuilds .venv; without it, the registry's wheel."""
+    import subprocess
+
+    def plan(*args: str) -> str:
+        out = subprocess.run(["make", "-n", "-B", "env", *args], cwd=root, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    index = "https://download.pytorch.org/whl/cu128"
+    cuda, cpu = plan(f"TORCH_INDEX={index}"), plan()
+    assert f"pip install --quiet torch==2.13.0 --index-url {index}" in cuda
+    assert re.search(r"pip install --quiet torch==2\.13\.0\s*$", cpu, re.M)
+    stamps = [re.search(r"touch (\.venv/\.stamp-\w+)", p).group(1) for p in (cuda, cpu)]
+    assert stamps[0] != stamps[1]

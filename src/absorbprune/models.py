@@ -30,9 +30,25 @@ class ModelUnavailable(RuntimeError):
 def resolve_device(requested: str) -> torch.device:
     """``auto`` -> CUDA when visible, else CPU; ``cuda`` without a GPU is an error."""
     if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        cuda_build = torch.version.cuda is not None
+        log.warning(
+            "device: auto found no CUDA device, running on the CPU (torch %s is a %s build%s)",
+            torch.__version__,
+            f"CUDA {torch.version.cuda}" if cuda_build else "CPU-only",
+            "; check CUDA_VISIBLE_DEVICES and the driver"
+            if cuda_build
+            else "; for a GPU, rebuild .venv with `make env TORCH_INDEX=...` (README: GPU machines)",
+        )
+        return torch.device("cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise ModelUnavailable("device: cuda was requested but no CUDA device is visible; use device: auto")
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU-only"
+        raise ModelUnavailable(
+            f"device: cuda was requested but no CUDA device is visible (torch {torch.__version__}, a "
+            f"{build} build); rebuild .venv with a CUDA torch (`make env TORCH_INDEX=...`, README: GPU "
+            "machines), or use device: auto"
+        )
     return torch.device(requested)
 
 
@@ -62,8 +78,19 @@ def _unavailable(key: str, spec: dict[str, Any], where: str, err: Exception) -> 
             "`snakemake prefetch --config allow_network=true` on a machine with internet that shares "
             f"this HF_HOME, or set models.{key}.source: local with a path"
         )
+    elif built_here(spec["source"]):
+        hint = (
+            f"{where} is a directory this workflow wrote for models.{key}, and a file in it is missing "
+            "or damaged (Snakemake does not look inside output directories): delete the directory and "
+            "run again, so its rule rebuilds it"
+        )
+    elif spec["source"] == "local":
+        hint = (
+            f"models.{key}.path must be a directory as save_pretrained writes it: config.json, the "
+            "weights (*.safetensors) and the tokenizer files"
+        )
     else:
-        hint = f"check models.{key} (path, id, revision)"
+        hint = f"check models.{key}.id and models.{key}.revision"
     return ModelUnavailable(
         f"model {key!r} ({where}) could not be loaded: {type(err).__name__}: {err}. {hint}"
     )
