@@ -180,8 +180,23 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, override, key)
 def micro_run(tmp_path_factory):
     wf = copy_workflow(tmp_path_factory.mktemp("micro"))
     shutil.copy2(MICRO, wf / "micro.yaml")
-    snakemake(wf, "--configfile", "micro.yaml")
+    out = snakemake(wf, "--configfile", "micro.yaml")
+    (wf / "terminal.log").write_text(out.stdout + out.stderr)
     return wf
+
+
+def test_the_terminal_log_is_one_line_per_job(micro_run):
+    """The default profile's logger: one line per finished job naming its cell and duration, the
+    training's progress, the job table; no per-job blocks, no 'Shell command: None'."""
+    text = (micro_run / "terminal.log").read_text()
+    total = int(re.search(r"^total\s+(\d+)$", text, re.M).group(1))
+    done = re.findall(r"^\[\s*(\d+)/(\d+)\] (\w+) +(\S*) +[\d.]+ (?:s|min)$", text, re.M)
+    assert [int(d) for d, *_ in done] == list(range(1, total + 1)), text[-3000:]
+    cells = {(rule, cell) for _, _, rule, cell in done}
+    assert ("train_tiny", "micro-llama") in cells and any(r == "prune_evaluate" and c for r, c in cells)
+    assert re.search(r"^ +train_tiny micro-llama: step \d+/\d+, valid ppl", text, re.M)
+    assert "Shell command" not in text and "rule prune_evaluate:" not in text
+    assert max(len(line) for line in text.splitlines() if line.startswith("[")) <= 100
 
 
 def test_micro_run_writes_every_artifact_with_provenance(micro_run):

@@ -15,7 +15,10 @@ from typing import Any
 from .network import set_network
 from .provenance import make_provenance
 
-__all__ = ["Job", "set_threads", "start"]
+__all__ = ["PROGRESS", "Job", "set_threads", "start"]
+
+# Long steps log their progress here; in a job it prints on the terminal and in the job's log.
+PROGRESS = logging.getLogger("absorbprune.progress")
 
 
 @dataclass
@@ -53,6 +56,7 @@ def start(smk: Any, stage: str) -> Job:
         smk: the ``snakemake`` object Snakemake injects into a script.
         stage: the pipeline stage name recorded in provenance.
     """
+    terminal = sys.stderr
     if smk.log:
         stream = open(smk.log[0], "a", buffering=1)
         sys.stderr = stream  # tqdm and warnings write to sys.stderr
@@ -62,6 +66,11 @@ def start(smk: Any, stage: str) -> Job:
         handlers=[logging.StreamHandler(sys.stderr)],
         force=True,
     )
+    if smk.log:  # progress of long steps reaches the terminal as well as the job's log
+        to_terminal = logging.StreamHandler(terminal)
+        cell = "/".join(str(v) for v in dict(smk.wildcards.items()).values())
+        to_terminal.setFormatter(logging.Formatter(f"      {smk.rule} {cell}: %(message)s"))
+        PROGRESS.handlers = [to_terminal]
     logging.captureWarnings(True)
     set_network(bool(smk.config.get("allow_network", False)))
     set_threads(max(1, int(smk.threads)))

@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from .architectures import ArchSpec, random_model
+from .jobs import PROGRESS
 from .metrics import window_ppl
 from .provenance import atomic_dir
 
@@ -117,6 +118,11 @@ def train_tiny_model(
                 row["train_loss"],
                 row["valid_ppl"],
             )
+            # the terminal too (absorbprune.jobs routes this logger there): minutes pass in training
+            PROGRESS.info(
+                "step %d/%d, valid ppl %.2f, %.0f s", step + 1, spec.steps, row["valid_ppl"],
+                time.perf_counter() - t0,
+            )  # fmt: skip
         curve.append(row)
     seconds = time.perf_counter() - t0
     model.eval()
