@@ -10,12 +10,9 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from absorbprune.config import check_config_files, validate_config
 from absorbprune.network import set_network
 
-
 # Snakemake keeps the last of duplicate YAML keys silently and names no file on a syntax error in
 # the workflow's config file: read every config file strictly first (file and line on error).
-check_config_files(
-    [os.path.join(workflow.basedir, "config.yaml"), *workflow.config_settings.configfiles]
-)
+check_config_files([os.path.join(workflow.basedir, "config.yaml"), *workflow.config_settings.configfiles])
 
 
 # Anchored to the workflow directory so `--directory` and `--configfile` overrides merge onto it.
@@ -24,9 +21,6 @@ configfile: os.path.join(workflow.basedir, "config.yaml")
 
 validate_config(config)  # fills defaults; raises naming every bad key before any job starts
 set_network(config["allow_network"])
-
-
-report: "rules/report/workflow.rst"
 
 
 include: "rules/common.smk"
@@ -39,6 +33,12 @@ include: "rules/allocation.smk"
 include: "rules/pruning.smk"
 include: "rules/evaluation.smk"
 include: "rules/aggregate.smk"
+include: "rules/export.smk"
+
+
+# The report opens on the verdict once a run has written it (rule verdict_page), else on the
+# workflow's description.
+report: os.path.abspath(VERDICT_PAGE) if os.path.exists(VERDICT_PAGE) else "rules/report/workflow.rst"
 
 
 # Seconds of table and figure work: on a cluster these run beside the controller, not as jobs.
@@ -55,6 +55,8 @@ localrules:
     grid_figures,
     report_table,
     claims_page,
+    export_allocations,
+    verdict_page,
 
 
 rule all:

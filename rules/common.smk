@@ -15,6 +15,7 @@ from absorbprune.grid import (
     allocation_variants,
     cells,
     correction_variants,
+    export_targets,
     hyperparameters,
     selection_candidates,
 )
@@ -22,8 +23,10 @@ from absorbprune.registry.allocators import CORRECTIONS
 from absorbprune.registry.models import built_here
 from absorbprune.registry.pruners import PRUNERS
 from absorbprune.registry.tasks import ZEROSHOT_TASKS as ZEROSHOT_BUILTIN
+from absorbprune.registry.tasks import chance_level
 
 RESULTS = "results"
+VERDICT_PAGE = f"{RESULTS}/report/front/verdict.rst"  # the report's first page, once written
 # Relative to the working directory, so a moved or copied checkout keeps its jobs' recorded
 # input sets (an absolute path here made every job rerun after a move).
 SRC = Path(os.path.relpath(Path(workflow.basedir) / "src" / "absorbprune"))
@@ -132,6 +135,7 @@ def final_targets():
     targets += [f"{RESULTS}/summary/{t}.parquet" for t in SUMMARY_TABLES]
     targets += [f"{RESULTS}/report/{t}.html" for t in SUMMARY_TABLES]
     targets.append(f"{RESULTS}/report/front/paper_claims.html")
+    targets.append(VERDICT_PAGE)
     for m in grid_models():
         targets += [f"{RESULTS}/figures/{m}/allocations.png", f"{RESULTS}/figures/{m}/grid.png"]
     for m in builtin_models():
@@ -141,6 +145,9 @@ def final_targets():
     for m in grid_models():
         targets += [f"{seed_dir('calibration', m, s)}/layer_stats.parquet" for s in SEEDS]
         targets.append(f"{RESULTS}/calibration/{m}/tokens.safetensors")
+    if config["export"]["allocations"]:
+        targets += allocation_exports()
+    targets += [f"{RESULTS}/export/models/{e}" for e in EXPORTS]
     if config["pruning"]["keep_weights"]:  # asked for, so turning it on after a run writes them
         targets += [f"{cell_dir(c)}/weights.safetensors" for c in CELLS]
     return targets
@@ -174,6 +181,7 @@ def sweep_params():
 ALLOC_VARIANTS = allocation_variants(config)
 CORR_VARIANTS = correction_variants(config)
 CELLS = cells(config)
+EXPORTS = {t.path(): t for t in export_targets(config)}  # export.models: path -> target
 
 
 # Every wildcard matches exactly the values this config can produce (names from the registries and
@@ -187,6 +195,7 @@ wildcard_constraints:
     pruner=one_of(PRUNERS),
     allocation=one_of(sorted({*ALLOC_VARIANTS, *(c.allocation for c in CELLS)})),
     correction=one_of(CORR_VARIANTS),
+    export=one_of(EXPORTS),
 
 
 # Pruning settings that change results (keep_weights only decides whether weights are kept).
@@ -263,3 +272,42 @@ def cell_outputs(pruned, evaluated, dense=False):
 def zeroshot_data(wildcards):
     """The built-in task's documents when the codeline task is listed."""
     return [f"{RESULTS}/eval/zeroshot/codeline.parquet"] if "codeline" in ZEROSHOT_TASKS else []
+
+
+# Exports (rules/export.smk).
+def allocation_exports():
+    return sorted({f"{RESULTS}/export/allocations/{c.allocation_path()}.json" for c in CELLS})
+
+
+def export_inputs(wildcards):
+    """What one model export reads: its candidates' allocations and measurements, the selection
+    (for a selected cell), the calibration and evaluation tokens, the model."""
+    target = EXPORTS[wildcards.export]
+    cell, cands = target.cell, target.candidates
+    model = cell.model
+    out = {
+        "allocations": [allocation_path(c) for c in cands],
+        "ppl": [f"{RESULTS}/eval/{c.path()}/ppl.parquet" for c in cands],
+        "valid_ppl": [f"{RESULTS}/eval/{c.path()}/valid_ppl.parquet" for c in cands],
+        "zeroshot": (
+            [f"{RESULTS}/eval/{c.path()}/zeroshot.parquet" for c in cands] if ZEROSHOT_TASKS else []
+        ),
+        "linears": [f"{cell_dir(c)}/linears.parquet" for c in cands],
+        "dense_ppl": f"{RESULTS}/eval/{model}/dense/ppl.parquet",
+        "choices": [f"{RESULTS}/selection/choices.parquet"] if target.kind == "selected" else [],
+        "tokens": f"{seed_dir('calibration', model, cell.seed)}/tokens.safetensors",
+        "ppl_tokens": f"{RESULTS}/eval/{model}/ppl_tokens.safetensors",
+        "valid_tokens": f"{RESULTS}/eval/{model}/valid_tokens.safetensors",
+        "model": [f"{RESULTS}/models/{model}"] if built_here(config["models"][model]["source"]) else [],
+    }
+    return out
+
+
+def export_params(wildcards):
+    target = EXPORTS[wildcards.export]
+    return {
+        "kind": target.kind,
+        "cell": asdict(target.cell),
+        "candidates": [asdict(c) for c in target.candidates],
+        "model": config["models"][target.cell.model],
+    }

@@ -220,6 +220,25 @@ def test_hyperparameter_lists_become_variants():
             "not a key of 'models'",
         ),
         (
+            lambda c: c["export"].__setitem__("models", [{"allocation": "owll", "correction": "paper"}]),
+            "export.models[0].allocation",
+            "not a registered",
+        ),
+        (
+            lambda c: c["export"].__setitem__(
+                "models", [{"allocation": "owl", "correction": "paper", "seed": 7}]
+            ),
+            "export.models[0]",
+            "seed 7 is not one of calibration.seeds",
+        ),
+        (
+            lambda c: c["export"].__setitem__(
+                "models", [{"allocation": "owl", "correction": "none", "select": False, "sparsity": 0.6}]
+            ),
+            "export.models[0]",
+            "no cell of the grid",
+        ),
+        (
             lambda c: c["evaluation"]["zeroshot"].__setitem__(
                 "tasks", ["codeline", "hellaswag", "arc_easyy"]
             ),
@@ -290,3 +309,17 @@ def test_config_check_command_merges_files_like_snakemake(tmp_path, capsys):
     over.write_text("grid:\n  sparsities: [0.7]\n  pruners: [wandaa]\n")
     assert main(["--base", str(ROOT / "config.yaml"), str(over)]) == 1
     assert "config key 'grid.pruners[0]'" in capsys.readouterr().err
+
+
+def test_an_export_entry_outside_the_grid_warns_and_exports_nothing(caplog):
+    from absorbprune.grid import export_targets
+
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["grid"]["allocations"] = ["uniform"]  # the shipped entry names owl
+    with caplog.at_level("WARNING", logger="absorbprune.grid"):
+        resolved = resolve(cfg)
+    assert export_targets(resolved) == [] and "owl/paper is not in this grid" in caplog.text
+    targets = export_targets(resolve(DEFAULT))
+    assert [t.path() for t in targets] == ["selected/smollm2/wanda/unstructured/owl/paper/s0.7/seed0"]
+    corrections = [c.correction for c in targets[0].candidates]
+    assert "none" in corrections and len(corrections) > 1  # the base is gamma 0 of the paper's group

@@ -412,7 +412,21 @@ def _semantic_problems(config: dict[str, Any]) -> list[str]:
     problems += _correction_problems(config)
     problems += _variant_problems(config)
     problems += _task_problems(config)
+    problems += _export_problems(config)
     return problems
+
+
+def _export_problems(config: dict[str, Any]) -> list[str]:
+    """Every export entry must name cells of this grid (checked before any job, not at the end)."""
+    from .grid import export_targets
+
+    if not config["export"]["models"]:
+        return []
+    try:
+        export_targets(config)
+    except ValueError as err:
+        return [str(err)]
+    return []
 
 
 def _task_problems(config: dict[str, Any]) -> list[str]:

@@ -8,6 +8,7 @@ a single value keeps the plain name (``owl``). Variant names are path components
 from __future__ import annotations
 
 import itertools
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,13 +19,16 @@ __all__ = [
     "ALLOCATION_PATTERN",
     "CELL_LOG_PATTERN",
     "CELL_PATTERN",
+    "EXPORT_KINDS",
     "SEED_PATTERN",
     "Candidate",
     "Cell",
+    "ExportTarget",
     "VariantCollision",
     "allocation_variants",
     "cells",
     "correction_variants",
+    "export_targets",
     "gamma_values",
     "hyperparameters",
     "selection_candidates",
@@ -65,6 +69,9 @@ def _variants(section: dict[str, Any], registry: Registry, name: str) -> dict[st
             )
         out[variant] = hp
     return out
+
+
+log = logging.getLogger(__name__)
 
 
 class VariantCollision(ValueError):
@@ -232,3 +239,101 @@ def selection_candidates(config: dict[str, Any]) -> list[Candidate]:
     return sorted(
         set(out), key=lambda c: (c.model, c.pruner, c.allocation, c.correction, c.sparsity, c.hyperparameters)
     )
+
+
+EXPORT_KINDS = ("selected", "cell")  # a validation-selected variant | a cell named by its variants
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """One model to export (config ``export.models``). ``selected``: the cell is chosen on the
+    validation split among ``candidates`` (allocation and correction are then the group's base and
+    correction names); ``cell``: the one candidate is the cell named by its variants."""
+
+    kind: str
+    cell: Cell  # the export's path; for ``selected`` its allocation/correction are the group's names
+    candidates: tuple[Cell, ...]
+
+    def path(self) -> str:
+        """The export directory below results/export/models (``{kind}/CELL_PATTERN``)."""
+        return f"{self.kind}/{self.cell.path()}"
+
+
+def export_targets(config: dict[str, Any]) -> list[ExportTarget]:
+    """The models ``export.models`` names, each entry a filter over the grid (missing model or
+    pruner: every grid one; sparsity: sweeps.main_sparsity; seed: the first calibration seed).
+
+    Raises:
+        ValueError: naming the entry's key when it matches no cell of the grid.
+    """
+    grid, seeds = config["grid"], [str(s) for s in config["calibration"]["seeds"]]
+    all_cells = cells(config)
+    by_path = {c.path(): c for c in all_cells}
+    candidates = selection_candidates(config)
+    out: dict[str, ExportTarget] = {}
+    for i, entry in enumerate(config["export"]["models"]):
+        key = f"export.models[{i}]"
+        models = [entry["model"]] if entry.get("model") is not None else grid["models"]
+        pruners = [entry["pruner"]] if entry.get("pruner") is not None else grid["pruners"]
+        sparsity = str(float(entry.get("sparsity") or config["sweeps"]["main_sparsity"]))
+        seed = str(entry["seed"]) if entry.get("seed") is not None else seeds[0]
+        structure = structure_tag(entry.get("structure") or "unstructured")
+        select = entry.get("select", True)
+        names = (entry["allocation"], entry["correction"])
+        if not select:  # variant names: their registry names are the part before the first "-"
+            names = tuple(n.split("-", 1)[0] for n in names)
+        for registry, name, part in zip(
+            (ALLOCATORS, CORRECTIONS), names, ("allocation", "correction"), strict=True
+        ):
+            if name not in registry:
+                raise ValueError(
+                    f"config key '{key}.{part}': {name!r} is not a registered {registry.axis} "
+                    f"(known: {registry.names()})"
+                )
+        if names[0] not in grid["allocations"] or names[1] not in grid["corrections"]:
+            # the shipped entry follows the grid: a grid without owl or paper exports nothing for it
+            log.warning(
+                "config key '%s': %s/%s is not in this grid (grid.allocations, grid.corrections): "
+                "nothing to export for it",
+                key,
+                *names,
+            )
+            continue
+        for model, pruner in itertools.product(models, pruners):
+            where = (model, pruner, structure, entry["allocation"], entry["correction"], sparsity, seed)
+            cell = Cell(*where)
+            named = dict(zip(_CELL_FIELDS, where, strict=True))
+            if select:
+                group = [
+                    c
+                    for c in candidates
+                    if (c.model, c.pruner, c.structure, c.allocation, c.correction, c.sparsity) == where[:6]
+                ]
+                if not group:
+                    raise ValueError(
+                        f"config key '{key}': no selection group of the grid is {named}"
+                        " (allocation and correction are the base names of grid.allocations and "
+                        "grid.corrections; selection runs on unstructured cells)"
+                    )
+                members = tuple(
+                    Cell(model, pruner, structure, c.allocation_variant, c.correction_variant, sparsity, seed)
+                    for c in group
+                )
+                if not all(m.path() in by_path for m in members):
+                    raise ValueError(
+                        f"config key '{key}': seed {seed} is not one of calibration.seeds {seeds}"
+                    )
+                target = ExportTarget("selected", cell, members)
+            else:
+                if cell.path() not in by_path:
+                    raise ValueError(
+                        f"config key '{key}': no cell of the grid is {named} "
+                        "(with select: false, allocation and correction are variant names, as in "
+                        "results/pruned/)"
+                    )
+                target = ExportTarget("cell", cell, (cell,))
+            out.setdefault(target.path(), target)
+    return list(out.values())
+
+
+_CELL_FIELDS = ("model", "pruner", "structure", "allocation", "correction", "sparsity", "seed")

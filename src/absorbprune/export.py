@@ -1,0 +1,283 @@
+"""What leaves the workflow: allocations as JSON and pruned models as Hugging Face directories.
+
+An allocation file carries the block sparsities in the shapes other tools read: per block, per
+linear, and the ratio lists of the reference scripts (OWL and DLP keep a per-block *density*
+``all_layer_ratio`` and prune block ``i`` to ``1 - all_layer_ratio[i]``; AlphaPruning indexes a
+per-linear *sparsity* list ``ratios[k]``, blocks in order and the linears of a block in module
+order). A model export is ``save_pretrained``'s directory (safetensors) plus the tokenizer, a model
+card with the cell's provenance and measurements, the allocation file and ``provenance.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "ALLOCATION_FORMAT",
+    "allocation_record",
+    "chosen_cell",
+    "export_model",
+    "model_card",
+    "write_model_export",
+]
+
+log = logging.getLogger(__name__)
+
+ALLOCATION_FORMAT = "absorbprune-allocation/1"
+_CELL = ("model", "pruner", "structure", "allocation", "correction", "sparsity", "seed")
+
+
+def allocation_record(
+    allocation: pd.DataFrame, linears: pd.DataFrame, provenance: Mapping[str, Any]
+) -> dict[str, Any]:
+    """One allocation (rows of ``tables.ALLOCATION``) as a JSON-ready record.
+
+    Args:
+        allocation: the allocation file's rows, one per block.
+        linears: the model's prunable linears (block, linear, params), e.g. the dense reference's
+            ``linears.parquet``; fixes the per-linear order.
+        provenance: the allocation file's provenance, copied in.
+
+    Raises:
+        ValueError: the blocks of the two tables differ, or a sparsity is not finite.
+    """
+    alloc = allocation.sort_values("block")
+    blocks = alloc["block"].tolist()
+    if blocks != list(range(len(blocks))):
+        raise ValueError(f"allocation blocks are not 0..n-1: {blocks}")
+    names = linears[linears["block"] == 0]["linear"].tolist()
+    if sorted(set(linears["block"])) != blocks:
+        raise ValueError(
+            f"the allocation has {len(blocks)} blocks, the model's linears {linears['block'].nunique()}"
+        )
+    sparsity = [float(s) for s in alloc["block_sparsity"]]
+    if not all(math.isfinite(s) for s in sparsity):
+        raise ValueError(f"allocation has a non-finite block sparsity: {sparsity}")
+    first = alloc.iloc[0]
+    params = alloc["block_params"].astype(float)
+    per_linear = {
+        f"{int(r.block)}.{r.linear}": sparsity[int(r.block)]
+        for r in linears.sort_values("block", kind="stable").itertuples()
+    }
+    return {
+        "format": ALLOCATION_FORMAT,
+        "model": first["model"],
+        "pruner": first["pruner"],
+        "allocation": first["allocation"],
+        "allocation_variant": first["allocation_variant"],
+        "correction": first["correction"],
+        "correction_variant": first["correction_variant"],
+        "target_sparsity": float(first["sparsity"]),
+        "calibration_seed": int(first["seed"]),
+        "n_blocks": len(blocks),
+        "achieved_sparsity": float((params * alloc["block_sparsity"]).sum() / params.sum()),
+        "block_sparsity": sparsity,
+        "all_layer_ratio": [1.0 - s for s in sparsity],
+        "linears": names,
+        "ratios": [sparsity[b] for b in blocks for _ in names],
+        "linear_sparsity": per_linear,
+        "provenance": dict(provenance),
+    }
+
+
+def chosen_cell(
+    choices: pd.DataFrame, cell: Mapping[str, str], candidates: Sequence[Mapping[str, str]]
+) -> dict[str, str]:
+    """The candidate that held-out selection chose for ``cell``'s group (``cell``'s allocation and
+    correction are the group's base names), at ``cell``'s seed.
+
+    Raises:
+        ValueError: the choices table has no selected row for the group, or it chose a variant
+            that is not among ``candidates``.
+    """
+    mask = (
+        (choices["model"] == cell["model"])
+        & (choices["pruner"] == cell["pruner"])
+        & (choices["structure"].str.replace(":", "-") == cell["structure"])
+        & (choices["allocation"] == cell["allocation"])
+        & (choices["correction"] == cell["correction"])
+        & (choices["sparsity"] == float(cell["sparsity"]))
+        & (choices["seed"] == int(cell["seed"]))
+        & choices["selected"]
+    )
+    rows = choices[mask].drop_duplicates(["allocation_variant", "correction_variant"])
+    if len(rows) != 1:
+        raise ValueError(f"selection has {len(rows)} chosen rows for the group of {dict(cell)}")
+    row = rows.iloc[0]
+    for cand in candidates:
+        if (cand["allocation"], cand["correction"]) == (row["allocation_variant"], row["correction_variant"]):
+            return dict(cand)
+    raise ValueError(
+        f"selection chose {row['allocation_variant']}/{row['correction_variant']}, not a candidate of "
+        f"{dict(cell)}"
+    )
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def model_card(
+    cell: Mapping[str, str],
+    measured: Mapping[str, Any],
+    allocation: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+    selection: Mapping[str, Any] | None,
+) -> str:
+    """The export's README.md: what the checkpoint is, what it measured, where it came from."""
+    head = (
+        f"# {cell['model']} pruned: {cell['pruner']}, {cell['allocation']}/{cell['correction']}, "
+        f"sparsity {float(cell['sparsity']):g}\n\n"
+        "Exported by absorbprune (layer-wise sparsity with perturbation absorption, arXiv 2606.15161). "
+        "The weights are dense tensors with zeros where pruning removed a weight (unstructured "
+        "sparsity): the file is as large as the dense model's and runs at dense speed unless a "
+        "sparse kernel reads it.\n\n"
+        "```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
+        'model = AutoModelForCausalLM.from_pretrained("<this directory>", dtype="auto")\n'
+        'tokenizer = AutoTokenizer.from_pretrained("<this directory>")\n```\n\n'
+    )
+    cell_rows = [(k, cell[k]) for k in _CELL]
+    parts = [head, "## Cell\n\n", _table(cell_rows, ["key", "value"]), "\n\n"]
+    if selection is not None:
+        parts += [
+            "## Selection\n\n",
+            f"Chosen on the validation split (never the test split) among {selection['n_candidates']} "
+            f"candidates of the group {selection['group']}: **{selection['chosen']}** "
+            f"({selection['candidate'] or 'no tunable value'}).\n\n",
+        ]
+    rows = [
+        ("test perplexity", f"{measured['ppl']:.6g}", measured["ppl_dataset"]),
+        ("validation perplexity", f"{measured['valid_ppl']:.6g}", measured["valid_dataset"]),
+        ("dense test perplexity", f"{measured['dense_ppl']:.6g}", measured["ppl_dataset"]),
+    ]
+    rows += [(f"zero-shot {t}", f"{v:.4f}", f"{m}, {n} documents") for t, m, v, n in measured["zeroshot"]]
+    parts += [
+        "## Measured (this checkpoint, re-measured after export)\n\n",
+        _table(rows, ["measure", "value", "on"]),
+        "\n\n",
+        f"Achieved sparsity of the prunable linears: {measured['achieved_sparsity']:.4f}.\n\n",
+        "## Allocation (sparsity per decoder block)\n\n",
+        _table([(b, f"{s:.4f}") for b, s in enumerate(allocation["block_sparsity"])], ["block", "sparsity"]),
+        "\n\nPer linear and as the reference scripts' ratio lists: `allocation.json`.\n\n",
+        "## Provenance\n\n```json\n",
+        json.dumps(provenance, indent=2, sort_keys=True, default=str),
+        "\n```\n",
+    ]
+    return "".join(parts)
+
+
+def write_model_export(
+    model: Any,
+    tokenizer: Any,
+    path: str | Path,
+    card: str,
+    allocation: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+) -> None:
+    """Write the export directory atomically (nothing half-written looks complete)."""
+    from .provenance import atomic_dir
+
+    with atomic_dir(path) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "README.md").write_text(card)
+        (tmp / "allocation.json").write_text(json.dumps(allocation, indent=2, default=str) + "\n")
+        (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, sort_keys=True, default=str))
+
+
+def export_model(
+    target: Mapping[str, Any],
+    inp: Any,
+    pruning: Mapping[str, Any],
+    evaluation: Mapping[str, Any],
+    make_provenance: Callable[..., dict[str, Any]],
+    out: str,
+) -> dict[str, Any]:
+    """Re-prune one cell from its files (rule export_model's inputs ``inp``), check that it measures
+    what the grid measured (exactly on a CPU; a GPU's kernels are not bit-reproducible, so there a
+    difference is logged), and write it to ``out`` (see :func:`write_model_export`).
+
+    Args:
+        target: ``kind`` (selected | cell), ``cell``, ``candidates`` (cell dicts) and ``model`` (the
+            model's resolved config entry).
+        inp: the rule's inputs (allocations, ppl, valid_ppl, zeroshot, linears per candidate;
+            dense_ppl, choices, tokens, ppl_tokens, valid_tokens, model).
+        make_provenance: the job's provenance maker (``Job.provenance``).
+
+    Returns:
+        What the export measured (the model card's numbers).
+
+    Raises:
+        RuntimeError: on a CPU, the re-pruned cell differs from the grid's (zeros or perplexity).
+    """
+    from .evaluation import ppl_row
+    from .models import load_model, load_tokenizer, resolve_device
+    from .provenance import read_parquet_provenance, read_tensors
+    from .pruning import prune_cell_files
+
+    cfg = evaluation
+    cands = target["candidates"]
+    selection = None
+    if target["kind"] == "selected":
+        choices = pd.read_parquet(inp.choices[0])
+        cell = chosen_cell(choices, target["cell"], cands)
+        picked = choices[
+            choices["selected"]
+            & (choices["allocation_variant"] == cell["allocation"])
+            & (choices["correction_variant"] == cell["correction"])
+        ]
+        selection = {
+            "group": {k: target["cell"][k] for k in ("allocation", "correction", "sparsity")},
+            "n_candidates": len(cands),
+            "chosen": f"{cell['allocation']}/{cell['correction']}",
+            "candidate": str(picked["candidate"].iloc[0]) if len(picked) else "",
+        }
+    else:
+        cell = cands[0]
+    i = cands.index(cell)
+    model_dir = (inp.model or [None])[0]
+    device = resolve_device(target["model"]["device"])
+    adapter = load_model(cell["model"], target["model"], model_dir, device="cpu")
+    pruned = prune_cell_files(adapter, cell, inp.allocations[i], inp.tokens, pruning, device)
+    keys = {k: cell[k] for k in _CELL}
+    model = adapter.model.to(device)
+    measured = {}
+    for name, tokens, dataset, grid_file in (
+        ("ppl", inp.ppl_tokens, cfg["ppl_source"], inp.ppl[i]),
+        ("valid_ppl", inp.valid_tokens, cfg["valid_source"], inp.valid_ppl[i]),
+    ):
+        ids = read_tensors(tokens, ("input_ids",))["input_ids"]
+        row = ppl_row(model, ids, cfg["seqlen"], cfg["batch_size"], keys, dataset, cfg["max_windows"])
+        now, then = float(row["ppl"].iloc[0]), float(pd.read_parquet(grid_file)["ppl"].iloc[0])
+        if now != then:
+            msg = f"{name}: the re-pruned cell measures {now!r}, the grid measured {then!r} ({grid_file})"
+            if device.type == "cpu":  # the CPU path is deterministic: a difference is a bug or a stale file
+                raise RuntimeError(msg + "; the export would not be the cell the tables describe")
+            log.warning("%s (GPU kernels are not bit-reproducible)", msg)
+        measured[name], measured[f"{name}_grid"] = now, then
+    measured["ppl_dataset"], measured["valid_dataset"] = cfg["ppl_source"], cfg["valid_source"]
+    measured["dense_ppl"] = float(pd.read_parquet(inp.dense_ppl)["ppl"].iloc[0])
+    linears = pruned.linears
+    grid_zeros = pd.read_parquet(inp.linears[i])["zeros"].tolist()
+    if device.type == "cpu" and linears["zeros"].tolist() != grid_zeros:
+        raise RuntimeError(f"the re-pruned cell's zeros per linear differ from {inp.linears[i]}")
+    measured["achieved_sparsity"] = float(linears["zeros"].sum() / linears["params"].sum())
+    zs = pd.read_parquet(inp.zeroshot[i]) if inp.zeroshot else pd.DataFrame(columns=["task"])
+    measured["zeroshot"] = [(r.task, r.metric, float(r.value), int(r.n_docs)) for r in zs.itertuples()]
+    allocation = allocation_record(
+        pd.read_parquet(inp.allocations[i]), linears, read_parquet_provenance(inp.allocations[i])
+    )
+    provenance = make_provenance(seeds={"calibration": int(cell["seed"])}, device=str(device), cell=cell)
+    card = model_card(keys, measured, allocation, provenance, selection)
+    tokenizer = load_tokenizer(cell["model"], target["model"], model_dir)
+    write_model_export(model.to("cpu"), tokenizer, out, card, allocation, provenance)
+    return measured
