@@ -65,25 +65,25 @@ rule sweep_figures:
         drift=report(
             f"{RESULTS}/figures/{{model}}/drift_depth.png",
             caption="report/drift_depth.rst",
-            category="1 Perturbation sweeps",
+            category="1 Do early blocks amplify and later blocks absorb?",
             subcategory="{model}",
         ),
         transition=report(
             f"{RESULTS}/figures/{{model}}/transition.png",
             caption="report/transition.rst",
-            category="1 Perturbation sweeps",
+            category="1 Do early blocks amplify and later blocks absorb?",
             subcategory="{model}",
         ),
         absorption=report(
             f"{RESULTS}/figures/{{model}}/absorption.png",
             caption="report/absorption.rst",
-            category="1 Perturbation sweeps",
+            category="1 Do early blocks amplify and later blocks absorb?",
             subcategory="{model}",
         ),
         local_gains=report(
             f"{RESULTS}/figures/{{model}}/local_gains.png",
             caption="report/local_gains.rst",
-            category="1 Perturbation sweeps",
+            category="1 Do early blocks amplify and later blocks absorb?",
             subcategory="{model}",
         ),
     log:

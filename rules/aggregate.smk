@@ -90,19 +90,24 @@ rule grid_figures:
         allocations=report(
             f"{RESULTS}/figures/{{model}}/allocations.png",
             caption="report/allocations.rst",
-            category="2 Allocation",
+            category="2 How does each correction reshape the allocation?",
             subcategory="{model}",
         ),
         grid=report(
             f"{RESULTS}/figures/{{model}}/grid.png",
             caption="report/grid.rst",
-            category="3 Evaluation",
+            category="3 Does the correction lower perplexity and raise accuracy?",
             subcategory="{model}",
         ),
     log:
         f"{RESULTS}/logs/grid_figures/{{model}}.log",
     conda:
         ENV
+    params:
+        chance=chance_level(
+            config["evaluation"]["zeroshot"]["tasks"],
+            config["evaluation"]["zeroshot"]["codeline"]["n_choices"],
+        ),
     script:
         "scripts/grid_figures.py"
 
@@ -128,6 +133,24 @@ rule claims_page:
         "scripts/report_table.py"
 
 
+# The report's first page (Snakefile: `report:` reads it once it exists): the verdict per model and
+# base allocation, coloured by sign and significance, the claims, then the workflow description.
+rule verdict_page:
+    input:
+        headline=f"{RESULTS}/summary/headline.parquet",
+        claims=f"{RESULTS}/summary/paper_claims.parquet",
+        description="rules/report/workflow.rst",
+        code=script_code("verdict_page"),
+    output:
+        VERDICT_PAGE,
+    log:
+        f"{RESULTS}/logs/verdict_page.log",
+    conda:
+        ENV
+    script:
+        "scripts/verdict_page.py"
+
+
 rule report_table:
     input:
         table=f"{RESULTS}/summary/{{table}}.parquet",
@@ -136,7 +159,7 @@ rule report_table:
         report(
             f"{RESULTS}/report/{{table}}.html",
             caption="report/table.rst",
-            category="4 Tables",
+            category="4 Every summary table",
             labels={"table": "{table}"},
         ),
     log:

@@ -8,4 +8,4 @@ from absorbprune.jobs import start
 job = start(snakemake, "figures")
 key, inp, out = snakemake.wildcards.model, snakemake.input, snakemake.output
 allocation_figure(pd.read_parquet(inp.allocations), key, out.allocations)
-grid_figure(pd.read_parquet(inp.grid), key, out.grid)
+grid_figure(pd.read_parquet(inp.grid), key, out.grid, chance=job.params["chance"])

@@ -3,6 +3,7 @@ calibration seed), and the local gains pooled over seeds (PNG)."""
 
 import pandas as pd
 
+from absorbprune.absorption import transitions
 from absorbprune.figures import absorption_figure, drift_depth_figure, local_gains_figure, transition_figure
 from absorbprune.jobs import start
 
@@ -11,6 +12,7 @@ key, inp, out = snakemake.wildcards.model, snakemake.input, snakemake.output
 prune, magnitude = pd.read_parquet(inp.prune), pd.read_parquet(inp.magnitude)
 n_blocks = int(prune["depth"].max())
 drift_depth_figure(prune, n_blocks, key, job.params["main_sparsity"], out.drift)
-transition_figure(magnitude, n_blocks, key, out.transition)
+# eps* from the drawn data (the first seed), so each X sits on its curve
+transition_figure(magnitude, n_blocks, key, out.transition, transitions(magnitude, n_blocks, key))
 absorption_figure(pd.concat(pd.read_parquet(p) for p in inp.coefficients), key, out.absorption)
 local_gains_figure(pd.read_parquet(inp.gains), key, out.local_gains)

@@ -57,8 +57,15 @@ def drift_depth_figure(drift: pd.DataFrame, n_blocks: int, model: str, sparsity:
     _save(fig, path)
 
 
-def transition_figure(transition_drift: pd.DataFrame, n_blocks: int, model: str, path: str) -> None:
-    """``d_final / d_k`` against magnitude per block, one panel per magnitude kind."""
+def transition_figure(
+    transition_drift: pd.DataFrame,
+    n_blocks: int,
+    model: str,
+    path: str,
+    transitions: pd.DataFrame | None = None,
+) -> None:
+    """``d_final / d_k`` against magnitude per block, one panel per magnitude kind; each block's
+    crossing of 1, ``eps*`` (``transitions``: rows of ``tables.TRANSITIONS``), marked with an X."""
     d = transition_drift
     kinds = [k for k in ("gaussian", "prune_dir") if k in set(d["kind"])]
     fig, axes = plt.subplots(1, max(1, len(kinds)), figsize=(5.5 * max(1, len(kinds)), 4.2), squeeze=False)
@@ -76,6 +83,13 @@ def transition_figure(transition_drift: pd.DataFrame, n_blocks: int, model: str,
             ax.plot(
                 rows["magnitude"], rows["ratio"], marker="o", ms=3, color=colors[int(k)], label=f"block {k}"
             )
+            if transitions is not None:
+                star = transitions[(transitions["kind"] == kind) & (transitions["block"] == int(k))]
+                if len(star) and np.isfinite(star["eps_star"].iloc[0]):
+                    ax.plot(
+                        float(star["eps_star"].iloc[0]), 1.0, marker="X", ms=9, mec="black", mew=0.8,
+                        color=colors[int(k)], ls="none",
+                    )  # fmt: skip
         ax.axhline(1.0, color="black", lw=0.8, ls="--")
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -83,7 +97,15 @@ def transition_figure(transition_drift: pd.DataFrame, n_blocks: int, model: str,
         ax.set_ylabel("d_final / d_k  (> 1 amplified, < 1 absorbed)")
         ax.set_title(f"{model}: {kind}")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(title="injected at", fontsize=7, ncol=2)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if transitions is not None:
+        handles.append(plt.Line2D([], [], marker="X", ms=8, mec="black", color="white", ls="none"))
+        labels.append("eps* (crosses 1)")
+    # outside the axes: inside it hid the first blocks' curves
+    axes[0][-1].legend(
+        handles, labels, title="injected at", fontsize=7, ncol=1 + n_blocks // 16,
+        loc="upper left", bbox_to_anchor=(1.01, 1.0),
+    )  # fmt: skip
     _save(fig, path)
 
 
@@ -127,74 +149,134 @@ def local_gains_figure(gains: pd.DataFrame, model: str, path: str) -> None:
     _save(fig, path)
 
 
-def _variant_styles(names: list[str]) -> dict[str, str]:
-    return {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(sorted(names))}
+# One colour per correction, the same in every figure; the base (none) is black. Controls are dotted,
+# corrections dashed, the base solid and thicker: the legend's swatches (long handles) show it.
+_CORRECTION_COLORS = {
+    "none": "black",
+    "paper": "tab:red",
+    "absorption": "tab:blue",
+    "depth": "tab:olive",
+    "shuffled": "tab:purple",
+    "flipped": "tab:brown",
+}
+_HANDLE = 3.5  # legend handle length, in font sizes: long enough to show a dash pattern
+
+
+def _correction_style(correction: str) -> dict:
+    """Line style of a correction (its registry name): colour, dash, width."""
+    from .registry.allocators import CORRECTIONS
+
+    color = _CORRECTION_COLORS.get(correction)
+    if color is None:
+        others = sorted(set(CORRECTIONS.names()) - set(_CORRECTION_COLORS))
+        color = plt.get_cmap("tab10")((others.index(correction) if correction in others else 0) % 10)
+    if correction == "none":
+        return {"color": color, "ls": "-", "lw": 2.0}
+    control = correction in CORRECTIONS and CORRECTIONS[correction].meta.get("control")
+    return {"color": color, "ls": ":" if control else "--", "lw": 1.4}
+
+
+def _name_of(variant: str) -> str:
+    """A correction variant's registry name: ``paper-gamma0.05`` -> ``paper``."""
+    return variant.split("-", 1)[0]
 
 
 def allocation_figure(allocations: pd.DataFrame, model: str, path: str) -> None:
-    """Block sparsity against block index, one panel per target sparsity: every base allocation
-    (solid) with its corrected variants (dashed)."""
+    """Block sparsity against block index: one row of panels per allocation variant (a swept
+    hyperparameter's values get their own rows), one column per target sparsity; in each panel the
+    base (black, solid) and every correction variant (dashed; controls dotted)."""
     d = allocations[allocations["model"] == model]
     # one calibration seed and pruner: the others draw the same shapes
     d = d[(d["seed"] == d["seed"].min()) & (d["pruner"] == sorted(d["pruner"])[0])]
-    sparsities = sorted(set(d["sparsity"]))
-    fig, axes = plt.subplots(1, len(sparsities), figsize=(5.2 * len(sparsities), 4.2), squeeze=False)
-    colors = _variant_styles(list(set(d["allocation"])))
-    for ax, s in zip(axes[0], sparsities, strict=True):
-        at_s = d[np.isclose(d["sparsity"], s)]
-        for (alloc, variant, corr), part in at_s.groupby(
-            ["allocation", "allocation_variant", "correction_variant"]
-        ):
-            part = part.sort_values("block")
-            style = "-" if corr == "none" else "--"
-            label = variant if corr == "none" else f"{variant} + {corr}"
-            color = colors[alloc]
-            ax.plot(part["block"], part["block_sparsity"], style, marker="o", ms=3, color=color, label=label)
-        ax.axhline(s, color="grey", lw=0.8, alpha=0.6)
-        ax.set_xlabel("block")
-        ax.set_ylabel("block sparsity")
-        ax.set_title(f"{model}: allocations at S={s:g}")
-        ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, ncol=2)
+    variants, sparsities = sorted(set(d["allocation_variant"])), sorted(set(d["sparsity"]))
+    fig, axes = plt.subplots(
+        len(variants), len(sparsities), figsize=(6.4 * len(sparsities), 3.6 * len(variants)), squeeze=False
+    )
+    for row, variant in zip(axes, variants, strict=True):
+        for ax, s in zip(row, sparsities, strict=True):
+            at = d[(d["allocation_variant"] == variant) & np.isclose(d["sparsity"], s)]
+            for corr, part in sorted(at.groupby("correction_variant"), key=lambda x: (x[0] != "none", x[0])):
+                part = part.sort_values("block")
+                label = "base" if corr == "none" else corr
+                ax.plot(
+                    part["block"],
+                    part["block_sparsity"],
+                    marker="o",
+                    ms=2.5,
+                    label=label,
+                    **_correction_style(_name_of(corr)),
+                )
+            ax.axhline(s, color="grey", lw=0.8, alpha=0.6)
+            ax.set_xlabel("block")
+            ax.set_ylabel("block sparsity")
+            ax.set_title(f"{model}: {variant} at S={s:g}")
+            ax.grid(alpha=0.3)
+        row[-1].legend(fontsize=7, handlelength=_HANDLE, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
 
 
-def grid_figure(grid: pd.DataFrame, model: str, path: str) -> None:
-    """Perplexity and mean zero-shot accuracy (means over calibration seeds) against target
-    sparsity, per pruner x allocation; solid = uncorrected, dashed = corrected; the dense model
-    as a horizontal line."""
+def _chance_line(ax: plt.Axes, chance: float | None) -> None:
+    if chance is not None:
+        ax.axhline(100 * chance, color="grey", lw=1.0, ls="-.", label=f"chance ({100 * chance:.0f})")
+
+
+def grid_figure(grid: pd.DataFrame, model: str, path: str, chance: float | None = None) -> None:
+    """Test perplexity (log axis) and mean zero-shot accuracy (points) of every unstructured cell,
+    means over calibration seeds with their standard error: one row per pruner x allocation variant;
+    against the target sparsity when the grid has several, else one point per correction variant.
+    The dense model as a horizontal line, the zero-shot chance level (``chance``, a fraction) too."""
     d = grid[grid["model"] == model]
     dense = d[d["pruner"] == "dense"]
-    cells = d[(d["pruner"] != "dense") & (d["structure"] == "unstructured")]
-    keys = ["pruner", "allocation", "correction_variant", "sparsity"]
-    cells = cells.groupby(keys, as_index=False)[
-        ["ppl", "zeroshot_mean", "zeroshot_tasks"]
-    ].mean()  # over seeds
+    cells = d[(d["pruner"] != "dense") & (d["structure"] == "unstructured")].copy()
+    cells["zeroshot_pts"] = 100 * cells["zeroshot_mean"]
+    keys = ["pruner", "allocation_variant", "correction_variant", "sparsity"]
+    stats = cells.groupby(keys)[["ppl", "zeroshot_pts"]].agg(["mean", "sem"])
+    stats.columns = [f"{c}_{a}" for c, a in stats.columns]
+    stats = stats.reset_index()
     has_zs = bool(cells["zeroshot_tasks"].gt(0).any())
-    panels = [("ppl", "perplexity (log)"), ("zeroshot_mean", "mean zero-shot accuracy")][: 2 if has_zs else 1]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
-    colors = _variant_styles(list(set(cells["allocation"])))
-    markers = dict(zip(sorted(set(cells["pruner"])), "os^", strict=False))
-    for ax, (col, label) in zip(axes[0], panels, strict=True):
-        for (pruner, alloc, corr), part in cells.groupby(["pruner", "allocation", "correction_variant"]):
-            part = part.sort_values("sparsity")
-            name = f"{pruner} {alloc}" + ("" if corr == "none" else f" + {corr}")
-            ax.plot(
-                part["sparsity"],
-                part[col],
-                "-" if corr == "none" else "--",
-                marker=markers[pruner],
-                ms=4,
-                color=colors[alloc],
-                label=name,
-            )
-        if len(dense):
-            ax.axhline(float(dense[col].iloc[0]), color="black", lw=0.8, ls=":", label="dense")
-        if col == "ppl":
-            ax.set_yscale("log")
-        ax.set_xlabel("target sparsity")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    axes[0][0].set_title(f"{model}: the grid")
-    axes[0][-1].legend(fontsize=6, ncol=2)
+    panels = [("ppl", "test perplexity (log)"), ("zeroshot_pts", "mean zero-shot accuracy (points)")]
+    panels = panels[: 2 if has_zs else 1]
+    rows = sorted(set(zip(stats["pruner"], stats["allocation_variant"], strict=True)))
+    sweep = stats["sparsity"].nunique() > 1
+    fig, axes = plt.subplots(
+        len(rows), len(panels), figsize=(6.0 * len(panels), 3.6 * max(1, len(rows))), squeeze=False
+    )
+    for axrow, (pruner, variant) in zip(axes, rows, strict=True):
+        at = stats[(stats["pruner"] == pruner) & (stats["allocation_variant"] == variant)]
+        corrs = sorted(set(at["correction_variant"]), key=lambda c: (c != "none", c))
+        for ax, (col, label) in zip(axrow, panels, strict=True):
+            for i, corr in enumerate(corrs):
+                part = at[at["correction_variant"] == corr].sort_values("sparsity")
+                style = _correction_style(_name_of(corr))
+                x = part["sparsity"] if sweep else np.full(len(part), i)
+                ax.errorbar(
+                    x, part[f"{col}_mean"], yerr=part[f"{col}_sem"].fillna(0.0), marker="o", ms=4,
+                    capsize=2, label="base" if corr == "none" else corr,
+                    **(style if sweep else {"color": style["color"], "ls": "none"}),
+                )  # fmt: skip
+            if len(dense):
+                dense_value = float(
+                    dense["ppl"].iloc[0] if col == "ppl" else 100 * dense["zeroshot_mean"].iloc[0]
+                )
+                ax.axhline(dense_value, color="black", lw=0.8, ls=(0, (1, 3)), label="dense")
+            if col == "ppl":
+                ax.set_yscale("log")
+            else:
+                _chance_line(ax, chance)
+            if sweep:
+                ax.set_xlabel("target sparsity")
+            else:
+                ax.set_xticks(
+                    range(len(corrs)),
+                    ["base" if c == "none" else c for c in corrs],
+                    rotation=30,
+                    ha="right",
+                    fontsize=7,
+                )
+                ax.set_xlim(-0.5, len(corrs) - 0.5)
+                ax.set_xlabel(f"correction (S={float(at['sparsity'].iloc[0]):g})")
+            ax.set_ylabel(label)
+            ax.set_title(f"{model}: {pruner}, {variant}", fontsize=9)
+            ax.grid(alpha=0.3)
+        axrow[-1].legend(fontsize=6, handlelength=_HANDLE, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)

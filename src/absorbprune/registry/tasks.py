@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from . import Entry, Hyper, Registry
 
-__all__ = ["ZEROSHOT_TASKS"]
+__all__ = ["LM_EVAL_CHANCE", "ZEROSHOT_TASKS", "chance_level"]
 
 # impl: builds the task's documents from the corpus test split (rule zeroshot_data)
 ZEROSHOT_TASKS = Registry("built-in zero-shot task", section="evaluation.zeroshot")
@@ -26,3 +26,31 @@ ZEROSHOT_TASKS.add(
         },
     )
 )
+
+# Chance accuracy of the paper's lm-eval tasks (answer choices per document; ARC has a few 3- and
+# 5-choice questions among its 4-choice ones, so 0.25 is approximate there).
+LM_EVAL_CHANCE = {
+    "boolq": 0.5,
+    "rte": 0.5,
+    "winogrande": 0.5,
+    "piqa": 0.5,
+    "copa": 0.5,
+    "hellaswag": 0.25,
+    "openbookqa": 0.25,
+    "arc_easy": 0.25,
+    "arc_challenge": 0.25,
+}
+
+
+def chance_level(tasks: list[str], codeline_choices: int) -> float | None:
+    """The chance level of the mean accuracy over ``tasks`` (a fraction), or None when a task's
+    chance level is not known here (the figure then draws no chance line)."""
+    levels = []
+    for task in tasks:
+        if task == "codeline":
+            levels.append(1.0 / codeline_choices)
+        elif task in LM_EVAL_CHANCE:
+            levels.append(LM_EVAL_CHANCE[task])
+        else:
+            return None
+    return sum(levels) / len(levels) if levels else None
