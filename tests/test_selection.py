@@ -131,6 +131,7 @@ def test_headline_pairs_per_seed_and_compares_with_the_controls():
     assert paper["ppl_change_pct_se"] == pytest.approx(np.std(changes, ddof=1) / math.sqrt(3))
     assert paper["significant"] and paper["beats_base"] and paper["n_seeds"] == 3
     assert paper["selected_hp"] == "gamma=0.05,lambda=0.08" and paper["selected_base_hp"] == "lambda=0.08"
+    assert paper["zeroshot_base"] == paper["zeroshot_corrected"] == 50.0  # points, the change's unit
     assert paper["zeroshot_change"] == 0.0 and paper["zeroshot_change_stderr"] == pytest.approx(
         100 * math.hypot(0.05, 0.05)
     )

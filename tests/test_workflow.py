@@ -194,7 +194,7 @@ def test_the_terminal_log_is_one_line_per_job(micro_run):
     assert [int(d) for d, *_ in done] == list(range(1, total + 1)), text[-3000:]
     cells = {(rule, cell) for _, _, rule, cell in done}
     assert ("train_tiny", "micro-llama") in cells and any(r == "prune_evaluate" and c for r, c in cells)
-    assert re.search(r"^ +train_tiny micro-llama: step \d+/\d+, valid ppl", text, re.M)
+    assert re.search(r"^ +train_tiny micro-llama: training 0 steps of \d+ sequences", text, re.M)
     assert "Shell command" not in text and "rule prune_evaluate:" not in text
     assert max(len(line) for line in text.splitlines() if line.startswith("[")) <= 100
 
@@ -454,13 +454,23 @@ def test_micro_run_figures_and_self_contained_report(micro_run):
         assert "<table" in page and f"results/summary/{name}.parquet" in page
     snakemake(micro_run, "--configfile", "micro.yaml", "--report", "results/report.html")
     report = (res / "report.html").read_text()
-    for category in ("0 The paper", "1 Perturbation sweeps", "2 Allocation", "3 Evaluation", "4 Tables"):
+    for category in ("0 The paper", "1 Do early blocks", "2 How does", "3 Does the correction", "4 Every"):
         assert category in report
     assert "grid.png" in report and "headline.html" in report
     assert (res / "report.html").stat().st_size > 500_000  # figures embedded, not linked
+    # the first page is the verdict: per model and base, each correction's change, coloured
+    assert "What the correction did" in report and "micro-opt · wanda · owl · S=0.5" in report
+    assert (
+        "background:#" in report
+        or "background:\\u0023" in report
+        or "#d9f2d9" in report
+        or "color:#555" in report
+    )
     text = summarize(res)  # what `make run` prints at the end
     assert "headline" in text and str((res / "report.html").resolve()) in text
-    assert "ppl_change_pct" in text and "micro-opt" in text
+    assert "what the correction did" in text and "micro-opt · wanda · owl · S=0.5" in text
+    start = text.index("what the correction did")
+    assert max(len(line) for line in text[start:].splitlines()) <= 100
 
 
 def test_built_in_model_directory_loads_with_transformers(micro_run):
@@ -692,3 +702,72 @@ def test_prefetch_refuses_to_run_offline(tmp_path):
     assert out.returncode != 0
     assert "allow_network=true" in out.stdout + out.stderr
     assert not (wf / "results" / "prefetch" / "manifest.json").exists()
+
+
+def test_exported_models_load_elsewhere_and_reproduce_their_cell(micro_run):
+    """An export is a plain Hugging Face directory: from_pretrained loads it and it measures the
+    cell's perplexity exactly; its zeros are the cell's; the card carries measurements and provenance."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from absorbprune.evaluation import ppl_row
+    from absorbprune.grid import CELL_PATTERN
+    from absorbprune.provenance import read_tensors
+
+    res = micro_run / "results"
+    exports = sorted(p.parent for p in (res / "export" / "models").rglob("provenance.json"))
+    assert [e.relative_to(res / "export" / "models").parts[:2] for e in exports] == [
+        ("cell", "micro-opt"),
+        ("selected", "micro-llama"),
+    ]
+    choices = pd.read_parquet(res / "selection" / "choices.parquet")
+    for export in exports:
+        assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "allocation.json"} <= {
+            p.name for p in export.iterdir()
+        }
+        prov = json.loads((export / "provenance.json").read_text())
+        cell = prov["cell"]
+        model = AutoModelForCausalLM.from_pretrained(export, dtype="auto").eval()
+        AutoTokenizer.from_pretrained(export)
+        ev = prov["params"]["evaluation"]
+        ids = read_tensors(res / "eval" / cell["model"] / "ppl_tokens.safetensors")["input_ids"]
+        with torch.no_grad():
+            row = ppl_row(model, ids, ev["seqlen"], ev["batch_size"], {}, ev["ppl_source"], ev["max_windows"])
+        grid = pd.read_parquet(res / "eval" / CELL_PATTERN.format(**cell) / "ppl.parquet")
+        assert float(row["ppl"].iloc[0]) == float(grid["ppl"].iloc[0])  # exactly
+        linears = pd.read_parquet(res / "pruned" / CELL_PATTERN.format(**cell) / "linears.parquet")
+        blocks = model.model.decoder.layers if cell["model"] == "micro-opt" else model.model.layers
+        zeros = sum(
+            int((blocks[r.block].get_submodule(r.linear).weight == 0).sum()) for r in linears.itertuples()
+        )
+        assert zeros == int(linears["zeros"].sum()) > 0
+        card = (export / "README.md").read_text()
+        assert f"{grid['ppl'].iloc[0]:.6g}" in card and prov["config_hash"] in card and "codeline" in card
+        if export.parts[-8] == "selected":
+            chosen = choices[
+                choices["selected"]
+                & (choices["model"] == "micro-llama")
+                & (choices["correction"] == "paper")
+                & (choices["sparsity"] == 0.5)
+            ]
+            assert set(chosen["correction_variant"]) == {cell["correction"]}
+            assert "Chosen on the validation split" in card
+
+
+def test_allocations_export_as_json_with_the_reference_ratio_lists(micro_run):
+    res = micro_run / "results"
+    files = sorted((res / "export" / "allocations").rglob("*.json"))
+    parquets = sorted((res / "allocations").rglob("*.parquet"))
+    assert len(files) == len(parquets) > 0
+    for path in files[:6]:
+        record = json.loads(path.read_text())
+        rel = path.relative_to(res / "export" / "allocations").with_suffix(".parquet")
+        alloc = pd.read_parquet(res / "allocations" / rel).sort_values("block")
+        assert record["block_sparsity"] == alloc["block_sparsity"].tolist()
+        assert all(
+            abs(1 - d - s) < 1e-12
+            for d, s in zip(record["all_layer_ratio"], record["block_sparsity"], strict=True)
+        )
+        n = record["n_blocks"]
+        assert len(record["ratios"]) == n * len(record["linears"]) == len(record["linear_sparsity"])
+        assert record["ratios"][len(record["linears"])] == record["block_sparsity"][1]
+        assert record["provenance"]["stage"] and record["format"] == "absorbprune-allocation/1"

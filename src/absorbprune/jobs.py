@@ -59,6 +59,11 @@ def start(smk: Any, stage: str) -> Job:
     terminal = sys.stderr
     if smk.log:
         stream = open(smk.log[0], "a", buffering=1)
+        try:  # the process's stderr too: subprocesses (lm-eval runs `git describe`) and C libraries
+            terminal = os.fdopen(os.dup(2), "w", buffering=1)
+            os.dup2(stream.fileno(), 2)
+        except OSError:
+            pass
         sys.stderr = stream  # tqdm and warnings write to sys.stderr
     logging.basicConfig(
         level=logging.INFO,

@@ -162,8 +162,9 @@ def headline_table(grid: pd.DataFrame, choices: pd.DataFrame, controls: Mapping[
                 "ppl_corrected": float(c.loc[seeds, "ppl"].mean()),
                 "ppl_change_pct": ppl_mean,
                 "ppl_change_pct_se": ppl_se,
-                "zeroshot_base": float(b.loc[seeds, "zeroshot_mean"].mean()),
-                "zeroshot_corrected": float(c.loc[seeds, "zeroshot_mean"].mean()),
+                # in points, as the change is: 100 x the mean accuracy
+                "zeroshot_base": 100.0 * float(b.loc[seeds, "zeroshot_mean"].mean()),
+                "zeroshot_corrected": 100.0 * float(c.loc[seeds, "zeroshot_mean"].mean()),
                 "zeroshot_change": zs_mean,
                 "zeroshot_change_se": zs_se,
                 "zeroshot_change_stderr": zs_stderr,

@@ -60,23 +60,19 @@ def summarize(results: Path) -> str:
         dense = table[table["pruner"] == "dense"]
         lines += ["", f"dense references: {grid}", dense[cols].to_string(index=False, float_format="%.4g")]
     headline = results / "summary" / "headline.parquet"
+    claims = results / "summary" / "paper_claims.parquet"
     if headline.is_file():
-        cols = ["model", "pruner", "allocation", "sparsity", "correction", "n_seeds", "ppl_base"]
-        cols += ["ppl_corrected", "ppl_change_pct", "ppl_change_pct_se", "significant", "zeroshot_change"]
-        cols += ["zeroshot_change_se", "selected_hp", "beats_controls"]
+        from .verdict import verdict_text
+
         lines += [
             "",
-            "headline: tuned corrected against tuned base, mean +- SE over calibration seeds (ppl %, "
-            f"negative = better; zero-shot in points; chosen on the validation split): {headline}",
-            pd.read_parquet(headline)[cols].to_string(index=False, float_format="%.4g"),
+            f"headline: {headline}",
+            verdict_text(pd.read_parquet(headline), pd.read_parquet(claims) if claims.is_file() else None),
         ]
-    claims = results / "summary" / "paper_claims.parquet"
-    if claims.is_file():
-        table = pd.read_parquet(claims)
-        lines += ["", f"the paper's claims, measured: {claims}"]
-        for _, row in table.iterrows():
-            verdict = {1.0: "holds", 0.0: "does not hold"}.get(row["holds"], "not testable")
-            lines.append(f"  [{row['model']}] {row['claim']}: {verdict} ({row['measured']:.4g})")
+    exports = sorted(p.parent for p in results.glob("export/models/**/provenance.json"))
+    if exports:
+        lines += ["", "exported models (Hugging Face directories; docs/results.md, Exports):"]
+        lines += [f"  {p}" for p in exports]
     figures = sorted(results.glob("figures/*/*.png"))
     if figures:
         lines += ["", "figures:", *(f"  {p}" for p in figures)]

@@ -424,7 +424,7 @@ HEADLINE = pa.schema(
         ("ppl_corrected", pa.float64()),  # tuned corrected, mean over seeds
         ("ppl_change_pct", pa.float64()),  # mean over seeds of 100 * (corrected / base - 1); < 0 = better
         nullable("ppl_change_pct_se"),  # standard error over seeds (NaN with one seed)
-        nullable("zeroshot_base"),  # mean accuracy, 0..1
+        nullable("zeroshot_base"),  # mean accuracy in points (0..100), the change's unit
         nullable("zeroshot_corrected"),
         nullable("zeroshot_change"),  # percentage points, mean over seeds of 100 * (corrected - base)
         nullable("zeroshot_change_se"),  # standard error over seeds (NaN with one seed)

@@ -88,6 +88,9 @@ def train_tiny_model(
     offsets = torch.arange(spec.seqlen)
     high = train_ids.numel() - spec.seqlen
     t0 = time.perf_counter()
+    PROGRESS.info(
+        "training %d steps of %d sequences, valid ppl %.2f", spec.steps, spec.batch_size, ppl_before
+    )
     model.train()
     for step in tqdm(range(spec.steps), desc=f"train {model_key}", mininterval=10):
         lr = lr_at(step, spec)
