@@ -97,3 +97,16 @@ def test_make_env_takes_a_cuda_torch_index_and_rebuilds_for_it(root):
     assert re.search(r"pip install --quiet torch==2\.13\.0\s*$", cpu, re.M)
     stamps = [re.search(r"touch (\.venv/\.stamp-\w+)", p).group(1) for p in (cuda, cpu)]
     assert stamps[0] != stamps[1]
+
+
+def test_license_and_citation_files(root):
+    license_text = (root / "LICENSE").read_text()
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    assert "END OF TERMS AND CONDITIONS" in license_text
+    cff = yaml.safe_load((root / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["license"] == "Apache-2.0"
+    assert cff["type"] == "software" and cff["authors"] and cff["title"]
+    (paper,) = cff["references"]
+    assert paper["identifiers"][0]["value"] == "arXiv:2606.15161" and paper["authors"]
+    pyproject = (root / "pyproject.toml").read_text()
+    assert f'version = "{cff["version"]}"' in pyproject and 'license = { text = "Apache-2.0" }' in pyproject

@@ -77,7 +77,7 @@ def allocation_record(
         "target_sparsity": float(first["sparsity"]),
         "calibration_seed": int(first["seed"]),
         "n_blocks": len(blocks),
-        "achieved_sparsity": float((params * alloc["block_sparsity"]).sum() / params.sum()),
+        "mean_sparsity": float((params * alloc["block_sparsity"]).sum() / params.sum()),  # by parameters
         "block_sparsity": sparsity,
         "all_layer_ratio": [1.0 - s for s in sparsity],
         "linears": names,
