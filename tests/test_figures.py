@@ -109,3 +109,30 @@ def test_transition_figure_marks_eps_star_and_keeps_the_legend_outside(captured,
     assert {"block 0", "block 1"} <= {t.get_text() for t in legend.get_texts()}
     box, axes_box = legend.get_window_extent(), ax.get_window_extent()
     assert box.x0 >= axes_box.x1  # beside the axes: it hides no curve
+
+
+def test_the_sweep_figures_render_what_their_captions_say(captured, tmp_path):
+    n_blocks = 4
+    drift = pd.DataFrame(
+        [{"kind": "prune", "magnitude": 0.7, "inject_block": k, "depth": j, "rel_l2": 0.1 * (j - k + 1),
+          "cos": 1.0 - 0.1 * (j - k)} for k in range(n_blocks) for j in range(k, n_blocks + 1)]
+    )  # fmt: skip
+    figures.drift_depth_figure(drift, n_blocks, "m", 0.7, tmp_path / "d.png")
+    coefficients = pd.DataFrame(
+        {"model": "m", "sparsity": [0.5] * 4 + [0.7] * 4, "block": list(range(4)) * 2,
+         "coefficient": [0.3, 0.2, -0.1, 0.0, 0.4, 0.3, 0.1, -0.2]}
+    )  # fmt: skip
+    figures.absorption_figure(coefficients, "m", tmp_path / "a.png")
+    gains = pd.DataFrame(
+        {"model": "m", "sparsity": 0.7, "block": range(5), "local_gain": [1.1, 0.9, 1.2, 0.8, 1.0],
+         "local_gain_se": [0.01] * 5, "n_injections": 1, "amplifies": [True, False, True, False, False]}
+    )  # fmt: skip
+    figures.local_gains_figure(gains, "m", tmp_path / "g.png")
+    drift_fig, absorption_fig, gains_fig = captured
+    assert drift_fig.axes[0].get_yscale() == "log" and len(drift_fig.axes[0].get_lines()) == n_blocks
+    assert {t.get_text() for t in absorption_fig.axes[0].get_legend().get_texts()} == {"s=0.5", "s=0.7"}
+    bars = gains_fig.axes[0].patches
+    red = [b for b in bars if b.get_facecolor()[:3] == plt.matplotlib.colors.to_rgb("tab:red")]
+    assert len(bars) == 5 and len(red) == 2  # the amplifying blocks
+    for name in ("d", "a", "g"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
