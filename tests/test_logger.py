@@ -26,10 +26,10 @@ open(snakemake.output[0], "w").write("done")
 """
 
 
-def _run(tmp_path, fail: str) -> str:
+def _run(tmp_path, fail: str, *extra: str) -> str:
     (tmp_path / "Snakefile").write_text(textwrap.dedent(SNAKEFILE))
     (tmp_path / "job.py").write_text(SCRIPT.replace("FAIL", repr(fail)))
-    cmd = [sys.executable, "-m", "snakemake", "-c1", "--logger", "absorbprune", "--show-failed-logs"]
+    cmd = [sys.executable, "-m", "snakemake", "-c1", "--logger", "absorbprune", "--show-failed-logs", *extra]
     out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     return out.stdout + out.stderr
 
@@ -49,6 +49,11 @@ def test_one_line_per_job_with_cell_and_duration(tmp_path):
 def test_a_failed_job_prints_in_full_with_its_log(tmp_path):
     text = _run(tmp_path, fail="b")
     assert "Error in rule make:" in text and "the detail of what went wrong" in text
+
+
+def test_the_full_output_on_request(tmp_path):
+    text = _run(tmp_path, "none", "--logger-absorbprune-full")
+    assert "rule make:" in text and "wildcards: x=a" in text
 
 
 def test_cell_and_line_formats():

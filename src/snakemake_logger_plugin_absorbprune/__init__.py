@@ -9,17 +9,30 @@ Snakemake finds logger plugins by their module name (``snakemake_logger_plugin_<
 ``sys.path``; the editable install of this package puts ``src/`` there.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Snakemake builds the settings' CLI options from the
+# fields' types, which must be classes, not strings.
 import logging
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.common import LogEvent
+from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 
-__all__ = ["LogHandler", "format_cell", "format_line"]
+__all__ = ["LogHandler", "LogHandlerSettings", "format_cell", "format_line"]
+
+
+@dataclass
+class LogHandlerSettings(LogHandlerSettingsBase):
+    """``--logger-absorbprune-full``: Snakemake's own full output instead of one line per job."""
+
+    full: bool = field(
+        default=False,
+        metadata={"help": "print Snakemake's full output (every job's block) instead of one line per job"},
+    )
+
 
 # Snakemake's scheduling chatter: one of these per job would double the log again.
 _CHATTER = (
@@ -73,7 +86,8 @@ class LogHandler(LogHandlerBase):
             bool(getattr(s, "dryrun", False)),
             bool(getattr(s, "printshellcmds", False)),
         )
-        self._verbatim = bool(getattr(s, "dryrun", False) or getattr(s, "verbose", False))
+        full = bool(getattr(self.settings, "full", False))
+        self._verbatim = full or bool(getattr(s, "dryrun", False) or getattr(s, "verbose", False))
         self._jobs: dict[int, tuple[str, str, float]] = {}
         self._finished: list[tuple[str, str, float]] = []
         self.stream = sys.stderr
