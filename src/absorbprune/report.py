@@ -28,6 +28,9 @@ body {{ font-family: sans-serif; font-size: 13px; }}
 table {{ border-collapse: collapse; }}
 th, td {{ padding: 2px 8px; border-bottom: 1px solid #ddd; text-align: right; }}
 th {{ background: #f2f2f2; position: sticky; top: 0; }}
+/* the first key column stays in view when a wide table scrolls sideways */
+td:first-child, th:first-child {{ position: sticky; left: 0; background: #fff; text-align: left; }}
+th:first-child {{ background: #f2f2f2; z-index: 1; }}
 </style></head>
 <body><h3>{html.escape(title)}</h3><p>{note}</p>
 {body}
