@@ -68,7 +68,10 @@ def transition_figure(
     crossing of 1, ``eps*`` (``transitions``: rows of ``tables.TRANSITIONS``), marked with an X."""
     d = transition_drift
     kinds = [k for k in ("gaussian", "prune_dir") if k in set(d["kind"])]
-    fig, axes = plt.subplots(1, max(1, len(kinds)), figsize=(5.5 * max(1, len(kinds)), 4.2), squeeze=False)
+    legend_width = 1.6 * (1 + n_blocks // 16)  # inches beside the last panel for the legend
+    fig, axes = plt.subplots(
+        1, max(1, len(kinds)), figsize=(5.5 * max(1, len(kinds)) + legend_width, 4.2), squeeze=False
+    )
     colors = _block_colors(n_blocks)
     for ax, kind in zip(axes[0], kinds, strict=False):
         part = d[d["kind"] == kind]

@@ -31,6 +31,10 @@ def _pm(mean: float, se: float, unit: str, digits: int = 2) -> str:
 def _order(head: pd.DataFrame) -> pd.DataFrame:
     """Corrections first (in the table's order), each followed by its controls."""
     corrections = head[head["kind"] == "correction"]
+    first = {"paper": 0, "absorption": 1}  # the paper's method, then ours, then any other
+    corrections = corrections.iloc[
+        sorted(range(len(corrections)), key=lambda i: first.get(corrections["correction"].iloc[i], 2))
+    ]
     rows = []
     for _, row in corrections.iterrows():
         rows.append(row)

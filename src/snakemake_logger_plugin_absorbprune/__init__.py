@@ -47,6 +47,7 @@ _CHATTER = (
     "Config file ",
     "Job stats:",  # RUN_INFO carries the table itself
     "host:",
+    "Loading script code for rule",  # --report, once per rule
 )
 _WIDTH = 100  # the line fits a 100-column terminal
 
