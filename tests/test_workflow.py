@@ -96,6 +96,9 @@ def test_dry_run_dag_shape_of_the_default_config(tmp_path):
         "claims_page": 1,
         "grid_figures": 1,
         "report_table": 12,
+        "verdict_page": 1,  # the report's first page
+        "export_allocations": 1,  # every allocation as JSON, one job
+        "export_model": 1,  # export.models: OWL + the paper's correction, as selected
         "all": 1,
     }
 
@@ -151,10 +154,13 @@ def test_paper_preset_dry_run_lists_every_job(tmp_path):
         "paper_claims": 1,
         "claims_page": 1,
         "report_table": 12,
+        "verdict_page": 1,
+        "export_allocations": 1,
+        "export_model": models * pruners,  # the shipped entry: OWL + paper, selected, per model x pruner
         "all": 1,
     }
     assert planned_jobs(wf, "--configfile", "presets/paper.yaml") == expected
-    assert sum(expected.values()) == 13495
+    assert sum(expected.values()) == 13495 + 12
 
 
 @pytest.mark.parametrize(
@@ -459,13 +465,9 @@ def test_micro_run_figures_and_self_contained_report(micro_run):
     assert "grid.png" in report and "headline.html" in report
     assert (res / "report.html").stat().st_size > 500_000  # figures embedded, not linked
     # the first page is the verdict: per model and base, each correction's change, coloured
-    assert "What the correction did" in report and "micro-opt · wanda · owl · S=0.5" in report
-    assert (
-        "background:#" in report
-        or "background:\\u0023" in report
-        or "#d9f2d9" in report
-        or "color:#555" in report
-    )
+    assert "What the correction did</h1>" in report
+    assert "micro-opt \\u00b7 wanda \\u00b7 owl \\u00b7 S=0.5" in report  # the report escapes the dots
+    assert "color:#555" in report  # its cells are styled by sign and significance
     text = summarize(res)  # what `make run` prints at the end
     assert "headline" in text and str((res / "report.html").resolve()) in text
     assert "what the correction did" in text and "micro-opt · wanda · owl · S=0.5" in text
@@ -493,23 +495,29 @@ def test_finished_run_plans_nothing(micro_run):
 # the paper's coefficients: 16 cells.
 # A dry run's job counts are built from these parts; "report_table" holds the set of summary tables
 # whose HTML page is rebuilt (one job each), merged by union.
+# The micro config exports two models (tests/configs/micro.yaml): micro-llama's selected owl/paper
+# (candidates owl/none and owl/paper-gamma0.05 at seed 0) and micro-opt's owl/none cell.
 AGGREGATE = {
     "aggregate": 1,
     "paper_claims": 1,
     "claims_page": 1,
+    "verdict_page": 1,  # reads the headline and the claims
     "grid_figures": 2,
     "report_table": {"grid", "headline", "zeroshot", "selection", "paper_claims"},
     "all": 1,
 }
-SELECT = {"select": 1, **AGGREGATE}  # new validation perplexities: chosen again
+# new validation perplexities: chosen again, so the selected export is made again
+SELECT = {"select": 1, "export_model": 1, **AGGREGATE}
 PRUNE_DOWN = {"pruning_summary": 1, **SELECT, "report_table": {*AGGREGATE["report_table"], "pruning"}}
-ALLOC_DOWN = {"allocation_summary": 1, "report_table": {"allocations"}}
-EVAL = {"prune_evaluate": 28}  # every cell, pruned and measured again
+ALLOC_DOWN = {"allocation_summary": 1, "export_allocations": 1, "report_table": {"allocations"}}
+EVAL = {"prune_evaluate": 28, "export_model": 2}  # every cell, pruned and measured again; both exports
+# the dense reference's linears (the allocation export's names) and perplexity (the cards') again
+DENSE = {"evaluate_dense": 2, "export_allocations": 1, "export_model": 2}
 ALL_CELLS = {"allocate": 28, **EVAL, **ALLOC_DOWN}
 OURS_CELLS = {"allocate": 4, "prune_evaluate": 4, **ALLOC_DOWN}
 PAPER_CELLS = {"allocate": 16, "prune_evaluate": 16, **ALLOC_DOWN}
 CORRECTED_CELLS = {"allocate": 20, "prune_evaluate": 20, **ALLOC_DOWN}
-EVAL_DENSE = {"ppl_tokens": 2, "valid_tokens": 2, "evaluate_dense": 2}
+EVAL_DENSE = {"ppl_tokens": 2, "valid_tokens": 2, **DENSE}
 SWEEP_TABLES = {
     "report_table": {"absorption", "drift", "findings", "local_gains", "paper_coefficients", "paper_claims"}
 }
@@ -519,6 +527,7 @@ FINDINGS_DOWN = {
     "sweep_summary": 1,
     "paper_claims": 1,
     "claims_page": 1,
+    "verdict_page": 1,
     "all": 1,
     **SWEEP_TABLES,
 }
@@ -554,7 +563,8 @@ def plan(*parts: dict) -> dict[str, int]:
         ),
         (
             {"allocation": {"owl": {"lambda": 0.05}}},
-            plan({"allocate": 24, "prune_evaluate": 24}, ALLOC_DOWN, PRUNE_DOWN),
+            # both exports are OWL cells
+            plan({"allocate": 24, "prune_evaluate": 24, "export_model": 2}, ALLOC_DOWN, PRUNE_DOWN),
         ),
         ({"pruning": {"batch_size": 3}}, plan(EVAL, PRUNE_DOWN)),
         # keeping weights adds an output to every cell: each is pruned again to write it
@@ -563,13 +573,13 @@ def plan(*parts: dict) -> dict[str, int]:
         ({"sweeps": {"seeds": [0, 1, 2]}}, plan({"sweep_magnitude": 4}, PAPER_DOWN, PAPER_CELLS, PRUNE_DOWN)),
         ({"sweeps": {"main_sparsity": 0.5}}, plan(FINDINGS_DOWN)),
         # an evaluation setting re-measures every cell (pruned in the same job) and the dense models
-        ({"evaluation": {"zeroshot": {"batch_size": 16}}}, plan({"evaluate_dense": 2}, EVAL, PRUNE_DOWN)),
+        ({"evaluation": {"zeroshot": {"batch_size": 16}}}, plan(DENSE, EVAL, PRUNE_DOWN)),
         (
             {"evaluation": {"zeroshot": {"codeline": {"seed": 1}}}},
-            plan({"zeroshot_data": 1, "evaluate_dense": 2}, EVAL, PRUNE_DOWN),
+            plan({"zeroshot_data": 1}, DENSE, EVAL, PRUNE_DOWN),
         ),
-        ({"evaluation": {"batch_size": 4}}, plan({"evaluate_dense": 2}, EVAL, PRUNE_DOWN)),
-        ({"evaluation": {"max_windows": 2}}, plan({"evaluate_dense": 2}, EVAL, PRUNE_DOWN)),
+        ({"evaluation": {"batch_size": 4}}, plan(DENSE, EVAL, PRUNE_DOWN)),
+        ({"evaluation": {"max_windows": 2}}, plan(DENSE, EVAL, PRUNE_DOWN)),
     ],
 )
 def test_parameter_change_reruns_only_what_depends_on_it(micro_run, override, expected):
@@ -582,14 +592,15 @@ def test_adding_a_sparsity_adds_only_its_own_jobs(micro_run):
     jobs = planned_jobs(micro_run, "--configfile", "micro.yaml", "more.yaml")
     new_cells = {"allocate": 24, "prune_evaluate": 24}  # 2 models x 2 seeds x 6 unstructured cells
     new_sweeps = {"sweep_prune": 4, "absorption": 4, "sweep_figures": 2, "sweep_summary": 1, **SWEEP_TABLES}
-    assert jobs == plan(new_sweeps, {"paper_claims": 1, "claims_page": 1}, new_cells, ALLOC_DOWN, PRUNE_DOWN)
+    claims = {"paper_claims": 1, "claims_page": 1, "verdict_page": 1}
+    assert jobs == plan(new_sweeps, claims, new_cells, ALLOC_DOWN, PRUNE_DOWN)
 
 
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
         # pruning's Wanda statistic (calibration.SquareSum) makes every pruning job import calibration
-        ("calibration", plan({"calibrate": 4, "evaluate_dense": 2}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN)),
+        ("calibration", plan({"calibrate": 4}, DENSE, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN)),
         (
             "data",
             plan(
@@ -631,11 +642,11 @@ def test_adding_a_sparsity_adds_only_its_own_jobs(micro_run):
         # the prune sweep injects with pruning.wanda_mask, so the sweeps and corrected allocations rerun too
         (
             "pruning",
-            plan(SWEEPS_DOWN, CORRECTED_CELLS, {"evaluate_dense": 2}, EVAL, PRUNE_DOWN),
+            plan(SWEEPS_DOWN, CORRECTED_CELLS, DENSE, EVAL, PRUNE_DOWN),
         ),
         # a cell is pruned and measured in one job: re-measuring it prunes it again
-        ("evaluation", plan({"evaluate_dense": 2}, EVAL, PRUNE_DOWN)),
-        ("zeroshot", plan({"zeroshot_data": 1, "evaluate_dense": 2}, EVAL, PRUNE_DOWN)),
+        ("evaluation", plan(DENSE, EVAL, PRUNE_DOWN)),
+        ("zeroshot", plan({"zeroshot_data": 1}, DENSE, EVAL, PRUNE_DOWN)),
         ("selection", SELECT),
         ("aggregate", AGGREGATE),
         ("report", {"report_table": 12, "claims_page": 1, "all": 1}),

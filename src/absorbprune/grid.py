@@ -261,7 +261,8 @@ class ExportTarget:
 
 def export_targets(config: dict[str, Any]) -> list[ExportTarget]:
     """The models ``export.models`` names, each entry a filter over the grid (missing model or
-    pruner: every grid one; sparsity: sweeps.main_sparsity; seed: the first calibration seed).
+    pruner: every grid one; sparsity: sweeps.main_sparsity, or the grid sparsity nearest it when
+    the grid has no cell there; seed: the first calibration seed).
 
     Raises:
         ValueError: naming the entry's key when it matches no cell of the grid.
@@ -275,7 +276,11 @@ def export_targets(config: dict[str, Any]) -> list[ExportTarget]:
         key = f"export.models[{i}]"
         models = [entry["model"]] if entry.get("model") is not None else grid["models"]
         pruners = [entry["pruner"]] if entry.get("pruner") is not None else grid["pruners"]
-        sparsity = str(float(entry.get("sparsity") or config["sweeps"]["main_sparsity"]))
+        if entry.get("sparsity") is not None:
+            sparsity = str(float(entry["sparsity"]))
+        else:  # the findings' main sparsity, or the grid sparsity nearest it when no cell is there
+            main = float(config["sweeps"]["main_sparsity"])
+            sparsity = str(float(min(grid["sparsities"], key=lambda s: (abs(float(s) - main), -float(s)))))
         seed = str(entry["seed"]) if entry.get("seed") is not None else seeds[0]
         structure = structure_tag(entry.get("structure") or "unstructured")
         select = entry.get("select", True)
