@@ -471,8 +471,8 @@ def test_micro_run_figures_and_self_contained_report(micro_run):
     text = summarize(res)  # what `make run` prints at the end
     assert "headline" in text and str((res / "report.html").resolve()) in text
     assert "what the correction did" in text and "micro-opt · wanda · owl · S=0.5" in text
-    start = text.index("what the correction did")
-    assert max(len(line) for line in text[start:].splitlines()) <= 100
+    verdict = text[text.index("what the correction did") : text.index("exported models")]
+    assert max(len(line) for line in verdict.splitlines()) <= 100  # paths after it may be longer
 
 
 def test_built_in_model_directory_loads_with_transformers(micro_run):
