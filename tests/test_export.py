@@ -57,10 +57,12 @@ def test_chosen_cell_reads_the_selected_variant_at_the_seed():
     for seed in (0, 1):
         for variant, selected in (("none", False), ("paper-gamma0.05", True)):
             rows.append({**group, "sparsity": 0.7, "seed": seed, "allocation_variant": "owl",
-                         "correction_variant": variant, "selected": selected})  # fmt: skip
+                         "correction_variant": variant, "selected": selected,
+                         "candidate": f"gamma={0.05 if selected else 0},lambda=0.08"})  # fmt: skip
     choices = pd.DataFrame(rows)
     cands = [{**group, "correction": c} for c in ("none", "paper-gamma0.05")]
-    assert chosen_cell(choices, group, cands)["correction"] == "paper-gamma0.05"
+    chosen, label = chosen_cell(choices, group, cands)
+    assert chosen["correction"] == "paper-gamma0.05" and label == "gamma=0.05,lambda=0.08"
     with pytest.raises(ValueError, match="not a candidate"):
         chosen_cell(choices, group, cands[:1])
     with pytest.raises(ValueError, match="0 chosen rows"):

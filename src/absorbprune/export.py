@@ -11,7 +11,6 @@ card with the cell's provenance and measurements, the allocation file and ``prov
 from __future__ import annotations
 
 import json
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,10 +26,7 @@ __all__ = [
     "write_model_export",
 ]
 
-log = logging.getLogger(__name__)
-
 ALLOCATION_FORMAT = "absorbprune-allocation/1"
-_CELL = ("model", "pruner", "structure", "allocation", "correction", "sparsity", "seed")
 
 
 def allocation_record(
@@ -88,9 +84,10 @@ def allocation_record(
 
 def chosen_cell(
     choices: pd.DataFrame, cell: Mapping[str, str], candidates: Sequence[Mapping[str, str]]
-) -> dict[str, str]:
+) -> tuple[dict[str, str], str]:
     """The candidate that held-out selection chose for ``cell``'s group (``cell``'s allocation and
-    correction are the group's base names), at ``cell``'s seed.
+    correction are the group's base names), at ``cell``'s seed, and its tunable values as the
+    choices table labels them (``"gamma=0,lambda=0.08"``).
 
     Raises:
         ValueError: the choices table has no selected row for the group, or it chose a variant
@@ -112,7 +109,7 @@ def chosen_cell(
     row = rows.iloc[0]
     for cand in candidates:
         if (cand["allocation"], cand["correction"]) == (row["allocation_variant"], row["correction_variant"]):
-            return dict(cand)
+            return dict(cand), str(row["candidate"])
     raise ValueError(
         f"selection chose {row['allocation_variant']}/{row['correction_variant']}, not a candidate of "
         f"{dict(cell)}"
@@ -144,8 +141,7 @@ def model_card(
         'model = AutoModelForCausalLM.from_pretrained("<this directory>", dtype="auto")\n'
         'tokenizer = AutoTokenizer.from_pretrained("<this directory>")\n```\n\n'
     )
-    cell_rows = [(k, cell[k]) for k in _CELL]
-    parts = [head, "## Cell\n\n", _table(cell_rows, ["key", "value"]), "\n\n"]
+    parts = [head, "## Cell\n\n", _table(list(cell.items()), ["key", "value"]), "\n\n"]
     if selection is not None:
         parts += [
             "## Selection\n\n",

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from .export import _CELL, allocation_record, chosen_cell, model_card, write_model_export
+from .export import allocation_record, chosen_cell, model_card, write_model_export
 
 __all__ = ["export_model"]
 
@@ -52,17 +52,12 @@ def export_model(
     selection = None
     if target["kind"] == "selected":
         choices = pd.read_parquet(inp.choices[0])
-        cell = chosen_cell(choices, target["cell"], cands)
-        picked = choices[
-            choices["selected"]
-            & (choices["allocation_variant"] == cell["allocation"])
-            & (choices["correction_variant"] == cell["correction"])
-        ]
+        cell, label = chosen_cell(choices, target["cell"], cands)
         selection = {
             "group": {k: target["cell"][k] for k in ("allocation", "correction", "sparsity")},
             "n_candidates": len(cands),
             "chosen": f"{cell['allocation']}/{cell['correction']}",
-            "candidate": str(picked["candidate"].iloc[0]) if len(picked) else "",
+            "candidate": label,
         }
     else:
         cell = cands[0]
@@ -71,7 +66,6 @@ def export_model(
     device = resolve_device(target["model"]["device"])
     adapter = load_model(cell["model"], target["model"], model_dir, device="cpu")
     pruned = prune_cell_files(adapter, cell, inp.allocations[i], inp.tokens, pruning, device)
-    keys = {k: cell[k] for k in _CELL}
     model = adapter.model.to(device)
     measured = {}
     for name, tokens, dataset, grid_file in (
@@ -79,7 +73,7 @@ def export_model(
         ("valid_ppl", inp.valid_tokens, cfg["valid_source"], inp.valid_ppl[i]),
     ):
         ids = read_tensors(tokens, ("input_ids",))["input_ids"]
-        row = ppl_row(model, ids, cfg["seqlen"], cfg["batch_size"], keys, dataset, cfg["max_windows"])
+        row = ppl_row(model, ids, cfg["seqlen"], cfg["batch_size"], cell, dataset, cfg["max_windows"])
         now, then = float(row["ppl"].iloc[0]), float(pd.read_parquet(grid_file)["ppl"].iloc[0])
         if now != then:
             msg = f"{name}: the re-pruned cell measures {now!r}, the grid measured {then!r} ({grid_file})"
@@ -100,7 +94,7 @@ def export_model(
         pd.read_parquet(inp.allocations[i]), linears, read_parquet_provenance(inp.allocations[i])
     )
     provenance = make_provenance(seeds={"calibration": int(cell["seed"])}, device=str(device), cell=cell)
-    card = model_card(keys, measured, allocation, provenance, selection)
+    card = model_card(cell, measured, allocation, provenance, selection)
     tokenizer = load_tokenizer(cell["model"], target["model"], model_dir)
     write_model_export(model.to("cpu"), tokenizer, out, card, allocation, provenance)
     return measured

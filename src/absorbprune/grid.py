@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .registry import Registry
@@ -19,7 +19,6 @@ __all__ = [
     "ALLOCATION_PATTERN",
     "CELL_LOG_PATTERN",
     "CELL_PATTERN",
-    "EXPORT_KINDS",
     "SEED_PATTERN",
     "Candidate",
     "Cell",
@@ -241,9 +240,6 @@ def selection_candidates(config: dict[str, Any]) -> list[Candidate]:
     )
 
 
-EXPORT_KINDS = ("selected", "cell")  # a validation-selected variant | a cell named by its variants
-
-
 @dataclass(frozen=True)
 class ExportTarget:
     """One model to export (config ``export.models``). ``selected``: the cell is chosen on the
@@ -307,7 +303,7 @@ def export_targets(config: dict[str, Any]) -> list[ExportTarget]:
         for model, pruner in itertools.product(models, pruners):
             where = (model, pruner, structure, entry["allocation"], entry["correction"], sparsity, seed)
             cell = Cell(*where)
-            named = dict(zip(_CELL_FIELDS, where, strict=True))
+            named = asdict(cell)
             if select:
                 group = [
                     c
@@ -339,6 +335,3 @@ def export_targets(config: dict[str, Any]) -> list[ExportTarget]:
                 target = ExportTarget("cell", cell, (cell,))
             out.setdefault(target.path(), target)
     return list(out.values())
-
-
-_CELL_FIELDS = ("model", "pruner", "structure", "allocation", "correction", "sparsity", "seed")

@@ -27,27 +27,30 @@ class ModelUnavailable(RuntimeError):
     """A model or tokenizer could not be loaded (offline and not cached, or a bad directory)."""
 
 
+def _torch_build() -> str:
+    """``torch 2.13.0+cpu, a CPU-only build`` / ``torch 2.13.0+cu128, a CUDA 12.8 build``."""
+    build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU-only"
+    return f"torch {torch.__version__}, a {build} build"
+
+
 def resolve_device(requested: str) -> torch.device:
     """``auto`` -> CUDA when visible, else CPU; ``cuda`` without a GPU is an error."""
     if requested == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        cuda_build = torch.version.cuda is not None
         log.warning(
-            "device: auto found no CUDA device, running on the CPU (torch %s is a %s build%s)",
-            torch.__version__,
-            f"CUDA {torch.version.cuda}" if cuda_build else "CPU-only",
+            "device: auto found no CUDA device, running on the CPU (%s%s)",
+            _torch_build(),
             "; check CUDA_VISIBLE_DEVICES and the driver"
-            if cuda_build
+            if torch.version.cuda
             else "; for a GPU, rebuild .venv with `make env TORCH_INDEX=...` (README: GPU machines)",
         )
         return torch.device("cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU-only"
         raise ModelUnavailable(
-            f"device: cuda was requested but no CUDA device is visible (torch {torch.__version__}, a "
-            f"{build} build); rebuild .venv with a CUDA torch (`make env TORCH_INDEX=...`, README: GPU "
-            "machines), or use device: auto"
+            f"device: cuda was requested but no CUDA device is visible ({_torch_build()}); rebuild "
+            "the .venv with a CUDA torch (`make env TORCH_INDEX=...`, README: GPU machines), or use "
+            "device: auto"
         )
     return torch.device(requested)
 

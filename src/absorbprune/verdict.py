@@ -37,16 +37,10 @@ def _order(head: pd.DataFrame) -> pd.DataFrame:
     ]
     rows = []
     for _, row in corrections.iterrows():
-        rows.append(row)
-        rows += [r for _, r in head[head["control_of"] == row["correction"]].iterrows()]
-    seen = {id(r) for r in rows}
-    rows += [r for _, r in head.iterrows() if id(r) not in seen and r["kind"] != "correction"]
-    unique, names = [], set()
-    for r in rows:
-        if r["correction"] not in names:
-            names.add(r["correction"])
-            unique.append(r)
-    return pd.DataFrame(unique)
+        rows += [row, *(r for _, r in head[head["control_of"] == row["correction"]].iterrows())]
+    listed = {r["correction"] for r in rows}  # controls of no listed correction come last
+    rows += [r for _, r in head.iterrows() if r["correction"] not in listed]
+    return pd.DataFrame(rows)
 
 
 def _sign(mean: float, significant: bool, better_if_negative: bool) -> str:
