@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run   - create/refresh .venv from requirements.lock, install the package, run the workflow
 #   make test  - the same environment, then ruff, snakefmt, snakemake --lint and the test suite
+# make test-fast: the unit tests only (no Snakemake run, no real model), about a minute.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -17,7 +18,7 @@ TORCH_ARGS := $(if $(strip $(TORCH_INDEX)),--index-url $(TORCH_INDEX))
 # The stamp's name carries a hash of the locks, pyproject and TORCH_INDEX: changing any rebuilds .venv.
 STAMP := $(VENV)/.stamp-$(shell (cat requirements.lock requirements-nodeps.lock pyproject.toml; $(if $(strip $(TORCH_INDEX)),echo "$(TORCH_INDEX)")) | sha256sum | cut -c1-16)
 
-.PHONY: env run test test-slurm lint dry-run check-config envs lock clean
+.PHONY: env run test test-fast test-slurm lint dry-run check-config envs lock clean
 
 env: $(STAMP)
 
@@ -37,7 +38,7 @@ $(STAMP): requirements.lock requirements-nodeps.lock pyproject.toml
 run: check-config
 	$(BIN)/snakemake --cores $(CORES) $(CONFIG_ARGS)
 	$(BIN)/snakemake --cores $(CORES) $(CONFIG_ARGS) --report results/report.html
-	$(BIN)/python -m absorbprune.summary results
+	$(BIN)/python -m absorbprune.reporting.terminal results
 
 dry-run: check-config
 	$(BIN)/snakemake --dry-run --cores $(CORES) $(CONFIG_ARGS)
@@ -45,7 +46,7 @@ dry-run: check-config
 # Every config file read strictly (file and line for a syntax error or a duplicate key), then the
 # merged config validated: Snakemake's own loader names no file and keeps the last duplicate key.
 check-config: env
-	$(BIN)/python -m absorbprune.config $(CONFIG)
+	$(BIN)/python -m absorbprune.plan.config $(CONFIG)
 
 lint: env
 	$(BIN)/ruff check .
@@ -55,6 +56,9 @@ lint: env
 
 test: lint
 	$(BIN)/python -m pytest -q -m "not slurm"
+
+test-fast: env
+	$(BIN)/python -m pytest -q -m "not slow and not slurm"
 
 # The micro grid on a real one-node SLURM cluster (root, Debian 12): start it, test, stop exactly
 # what was started, keeping the tests' exit status.

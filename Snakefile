@@ -3,12 +3,13 @@
 import os
 import sys
 
-# Parse-time imports (config validation) work from a bare checkout; jobs import the installed
-# package (`make run` installs it editable into .venv; envs/workflow.yaml installs it too).
+# Parse-time imports (config validation, the grid) work from a bare checkout; jobs import the
+# installed package (`make run` installs it editable into .venv; envs/workflow.yaml installs it too).
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-from absorbprune.config import check_config_files, validate_config
-from absorbprune.network import set_network
+from absorbprune.core.network import set_network
+from absorbprune.plan.config.files import check_config_files
+from absorbprune.plan.config.validate import validate_config
 
 # Snakemake keeps the last of duplicate YAML keys silently and names no file on a syntax error in
 # the workflow's config file: read every config file strictly first (file and line on error).
@@ -23,40 +24,40 @@ validate_config(config)  # fills defaults; raises naming every bad key before an
 set_network(config["allow_network"])
 
 
+# One file per stage, in the order data flows; src/absorbprune/<stage>/ holds each stage's code.
 include: "rules/common.smk"
-include: "rules/zoo.smk"
+include: "rules/models.smk"
 include: "rules/data.smk"
 include: "rules/calibration.smk"
-include: "rules/sweeps.smk"
 include: "rules/absorption.smk"
 include: "rules/allocation.smk"
 include: "rules/pruning.smk"
 include: "rules/evaluation.smk"
-include: "rules/aggregate.smk"
+include: "rules/reporting.smk"
 include: "rules/export.smk"
 
 
-# The report opens on the verdict once a run has written it (rule verdict_page), else on the
-# workflow's description.
-report: os.path.abspath(VERDICT_PAGE) if os.path.exists(VERDICT_PAGE) else "rules/report/workflow.rst"
+report: "rules/report/workflow.rst"
 
 
-# Seconds of table and figure work: on a cluster these run beside the controller, not as jobs.
+# Seconds of table and figure work: on a cluster these run beside the controller, not as jobs;
+# prefetch needs the login node's network.
 localrules:
+    prefetch,
+    audit_tokens,
     findings,
-    sweep_figures,
     sweep_summary,
     allocation_summary,
     pruning_summary,
-    aggregate,
     select,
+    aggregate,
     paper_claims,
-    paper_coefficients,
+    sweep_figures,
     grid_figures,
-    report_table,
     claims_page,
-    export_allocations,
     verdict_page,
+    report_table,
+    export_allocations,
 
 
 rule all:

@@ -5,8 +5,8 @@ Run by hand (not part of the tests):  .venv/bin/python bench/dag.py [--finished 
 Measured in throw-away copies of the workflow, side by side in one run:
 
 * ``paper dry run``: ``snakemake --dry-run --configfile presets/paper.yaml`` on an empty results
-  directory (five 7-8B models x 2 pruners x 5 allocations x 2 corrections x 4 sparsities: 713
-  jobs, one prune_evaluate per cell). Target: under 10 s.
+  directory (five 7-8B models x 2 pruners x 5 allocations x 11 correction variants x 4 sparsities
+  x 3 seeds: 13,507 jobs, one prune_evaluate per cell). Target: under 10 s.
 * ``micro no-op``: ``snakemake`` (a real invocation, not a dry run) on the finished micro grid,
   which must find nothing to do. Target: under 15 s. The micro grid is run first unless
   ``--finished`` names a directory holding a finished copy (e.g. a previous run of this script).

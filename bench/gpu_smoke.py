@@ -34,7 +34,7 @@ sys.path.insert(0, str(BENCH))
 
 from dag import copy_workflow  # noqa: E402  (the workflow copy bench/dag.py makes)
 
-from absorbprune.provenance import read_parquet_provenance  # noqa: E402
+from absorbprune.core.provenance import read_parquet_provenance  # noqa: E402
 
 
 def micro_grid(cores: int, device: str) -> None:

@@ -4,7 +4,7 @@ Run by hand (not part of the tests):  .venv/bin/python bench/prune.py [--blocks 
 
 On a random-init Llama-style model on the CPU, for Wanda and SparseGPT:
 
-* ours:      ``pruning.prune_model``: calibration batched (``--batch`` sequences per forward),
+* ours:      ``pruning.sequential.prune_model``: calibration batched (``--batch`` sequences per forward),
              statistics from pre-hooks, one block's activations at a time;
 * reference: the Wanda/SparseGPT repositories' driver: the whole model resident, a hook on every
              linear of the block, one calibration sequence per forward (their ``for j in
@@ -27,10 +27,11 @@ import time
 
 import torch
 
-from absorbprune.architectures import ArchSpec, random_model
-from absorbprune.calibration import SquareSum
-from absorbprune.families import Adapter
-from absorbprune.pruning import Hessian, prune_model, sparsegpt_prune
+from absorbprune.calibration.hooks import Hessian, SquareSum
+from absorbprune.models.adapter import Adapter
+from absorbprune.models.tiny import ArchSpec, random_model
+from absorbprune.pruning.sequential import PruneSpec, prune_model
+from absorbprune.pruning.sparsegpt import sparsegpt_prune
 
 
 def build(args) -> tuple[Adapter, torch.Tensor]:
@@ -83,7 +84,7 @@ def child(args) -> None:
     start = time.perf_counter()
     if args.child == "ours":
         prune_model(
-            adapter, ids, [args.sparsity] * args.blocks, args.pruner, "unstructured", args.batch, device
+            adapter, ids, [args.sparsity] * args.blocks, PruneSpec(args.pruner, None, args.batch), device
         )
     else:
         reference_prune(adapter, ids, args.pruner, args.sparsity)

@@ -6,7 +6,7 @@ Both compute the same drift rows for the same ``gaussian`` perturbations (every 
 eps x seed) on a random-init Llama-style model on the CPU:
 
 * naive:  one full forward from the embeddings per perturbation, block k's output replaced by a
-  hook (``sweeps.naive_drift``), one perturbation at a time;
+  hook (``absorption.sweeps.naive_drift``), one perturbation at a time;
 * engine: the clean trajectory once, then per injection block only blocks k+1..L-1 and the final
   norm, every eps and seed of that block batched together.
 
@@ -23,16 +23,16 @@ import time
 
 import torch
 
-from absorbprune.architectures import ArchSpec, random_model
-from absorbprune.families import Adapter
-from absorbprune.sweeps import (
+from absorbprune.absorption.sweeps import (
     SweepEngine,
     clean_trajectory,
-    eps_grid,
     gaussian_directions,
     naive_drift,
     rescale,
 )
+from absorbprune.models.adapter import Adapter
+from absorbprune.models.tiny import ArchSpec, random_model
+from absorbprune.plan.perturbations import eps_grid
 
 
 def sync(device: torch.device) -> None:

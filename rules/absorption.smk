@@ -1,10 +1,62 @@
-# Absorption coefficients (ours and the paper's) per calibration seed; the findings pool the seeds.
+# Perturbation absorption (docs/methods.md section 5; src/absorbprune/absorption/): the sweeps per
+# calibration seed (one magnitude job, one prune job per sparsity), our and the paper's absorption
+# coefficients per seed, and the findings, every seed pooled.
+
+
+rule sweep_magnitude:
+    input:
+        tokens=rules.calibration_tokens.output[0],
+        norms=rules.calibrate.output.norms,
+        model=model_dir,
+    output:
+        f"{seed_dir('sweeps')}/magnitude.parquet",
+    log:
+        f"{RESULTS}/logs/sweep_magnitude/{{model}}_seed{{seed}}.log",
+    conda:
+        ENV
+    params:
+        code=code("sweep_magnitude"),
+        model=model_params,
+        sweeps={
+            k: config["sweeps"][k]
+            for k in (
+                "n_sweep",
+                "eps_min",
+                "eps_max",
+                "eps_points",
+                "seeds",
+                "magnitude_kinds",
+                "prune_dir_sparsity",
+                "memory_budget_gb",
+                "max_tokens_per_forward",
+            )
+        },
+    script:
+        "scripts/sweep_magnitude.py"
+
+
+rule sweep_prune:
+    input:
+        tokens=rules.calibration_tokens.output[0],
+        norms=rules.calibrate.output.norms,
+        model=model_dir,
+    output:
+        f"{seed_dir('sweeps')}/prune_s{{sparsity}}.parquet",
+    log:
+        f"{RESULTS}/logs/sweep_prune/{{model}}_s{{sparsity}}_seed{{seed}}.log",
+    conda:
+        ENV
+    params:
+        code=code("sweep_prune"),
+        model=model_params,
+        sweeps={k: config["sweeps"][k] for k in ("n_sweep", "memory_budget_gb", "max_tokens_per_forward")},
+    script:
+        "scripts/sweep_prune.py"
 
 
 rule absorption:
     input:
-        drift=f"{seed_dir('sweeps')}/prune_s{{sparsity}}.parquet",
-        code=script_code("absorption"),
+        drift=rules.sweep_prune.output[0],
     output:
         coefficients=f"{seed_dir('absorption')}/coefficients_s{{sparsity}}.parquet",
         gains=f"{seed_dir('absorption')}/gains_s{{sparsity}}.parquet",
@@ -12,30 +64,32 @@ rule absorption:
         f"{RESULTS}/logs/absorption/{{model}}_s{{sparsity}}_seed{{seed}}.log",
     conda:
         ENV
+    params:
+        code=code("absorption"),
     script:
         "scripts/absorption.py"
 
 
 rule paper_coefficients:
     input:
-        drift=f"{seed_dir('sweeps')}/magnitude.parquet",
-        code=script_code("paper_coefficients"),
+        drift=rules.sweep_magnitude.output[0],
     output:
         f"{seed_dir('absorption')}/paper_coefficients.parquet",
     log:
         f"{RESULTS}/logs/paper_coefficients/{{model}}_seed{{seed}}.log",
     conda:
         ENV
+    params:
+        code=code("paper_coefficients"),
     script:
         "scripts/paper_coefficients.py"
 
 
 rule findings:
     input:
-        prune=expand(f"{seed_dir('sweeps', '{{model}}', '{s}')}/prune_s{MAIN_SPARSITY}.parquet", s=SEEDS),
-        magnitude=expand(f"{seed_dir('sweeps', '{{model}}', '{s}')}/magnitude.parquet", s=SEEDS),
-        gains=expand(f"{seed_dir('absorption', '{{model}}', '{s}')}/gains_s{MAIN_SPARSITY}.parquet", s=SEEDS),
-        code=script_code("findings"),
+        prune=expand(rules.sweep_prune.output[0], seed=SEEDS, sparsity=MAIN_SPARSITY, allow_missing=True),
+        magnitude=expand(rules.sweep_magnitude.output[0], seed=SEEDS, allow_missing=True),
+        gains=expand(rules.absorption.output.gains, seed=SEEDS, sparsity=MAIN_SPARSITY, allow_missing=True),
     output:
         findings=f"{RESULTS}/absorption/{{model}}/findings.parquet",
         transitions=f"{RESULTS}/absorption/{{model}}/transitions.parquet",
@@ -45,55 +99,10 @@ rule findings:
     conda:
         ENV
     params:
+        code=code("findings"),
         main_sparsity=config["sweeps"]["main_sparsity"],
     script:
         "scripts/findings.py"
-
-
-# The drift and transition figures show the first calibration seed's sweep; the local gains pool them.
-rule sweep_figures:
-    input:
-        prune=f"{seed_dir('sweeps', seed=FIRST_SEED)}/prune_s{MAIN_SPARSITY}.parquet",
-        magnitude=f"{seed_dir('sweeps', seed=FIRST_SEED)}/magnitude.parquet",
-        coefficients=expand(
-            f"{seed_dir('absorption', '{{model}}', FIRST_SEED)}/coefficients_s{{s}}.parquet",
-            s=SWEEP_SPARSITIES,
-        ),
-        gains=f"{RESULTS}/absorption/{{model}}/block_gains.parquet",
-        code=script_code("sweep_figures"),
-    output:
-        drift=report(
-            f"{RESULTS}/figures/{{model}}/drift_depth.png",
-            caption="report/drift_depth.rst",
-            category="1 Do early blocks amplify and later blocks absorb?",
-            subcategory="{model}",
-        ),
-        transition=report(
-            f"{RESULTS}/figures/{{model}}/transition.png",
-            caption="report/transition.rst",
-            category="1 Do early blocks amplify and later blocks absorb?",
-            subcategory="{model}",
-        ),
-        absorption=report(
-            f"{RESULTS}/figures/{{model}}/absorption.png",
-            caption="report/absorption.rst",
-            category="1 Do early blocks amplify and later blocks absorb?",
-            subcategory="{model}",
-        ),
-        local_gains=report(
-            f"{RESULTS}/figures/{{model}}/local_gains.png",
-            caption="report/local_gains.rst",
-            category="1 Do early blocks amplify and later blocks absorb?",
-            subcategory="{model}",
-        ),
-    log:
-        f"{RESULTS}/logs/sweep_figures/{{model}}.log",
-    conda:
-        ENV
-    params:
-        main_sparsity=config["sweeps"]["main_sparsity"],
-    script:
-        "scripts/sweep_figures.py"
 
 
 rule sweep_summary:
@@ -101,10 +110,9 @@ rule sweep_summary:
         absorption=[p for s in SWEEP_SPARSITIES for p in per_seed("absorption", f"coefficients_s{s}.parquet")],
         drift=per_seed("sweeps", "magnitude.parquet")
         + [p for s in SWEEP_SPARSITIES for p in per_seed("sweeps", f"prune_s{s}.parquet")],
-        findings=expand(f"{RESULTS}/absorption/{{m}}/findings.parquet", m=grid_models()),
-        local_gains=expand(f"{RESULTS}/absorption/{{m}}/block_gains.parquet", m=grid_models()),
+        findings=expand(rules.findings.output.findings, model=grid_models()),
+        local_gains=expand(rules.findings.output.gains, model=grid_models()),
         paper_coefficients=per_seed("absorption", "paper_coefficients.parquet"),
-        code=script_code("concat_tables"),
     output:
         absorption=f"{RESULTS}/summary/absorption.parquet",
         drift=f"{RESULTS}/summary/drift.parquet",
@@ -115,5 +123,7 @@ rule sweep_summary:
         f"{RESULTS}/logs/sweep_summary.log",
     conda:
         ENV
+    params:
+        code=code("concat_tables"),
     script:
         "scripts/concat_tables.py"

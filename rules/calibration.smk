@@ -1,11 +1,11 @@
-# Calibration statistics: one dense pass per model (docs/methods.md section 2).
+# Calibration statistics (docs/methods.md section 2; src/absorbprune/calibration/): one dense pass
+# per model and calibration seed.
 
 
 rule calibrate:
     input:
-        tokens=f"{seed_dir('calibration')}/tokens.safetensors",
+        tokens=rules.calibration_tokens.output[0],
         model=model_dir,
-        code=script_code("calibrate"),
     output:
         stats=f"{seed_dir('calibration')}/layer_stats.parquet",
         norms=f"{seed_dir('calibration')}/input_norms.safetensors",
@@ -14,6 +14,7 @@ rule calibrate:
     conda:
         ENV
     params:
+        code=code("calibrate"),
         model=model_params,
         batch_size=config["calibration"]["batch_size"],
         owl_m=owl_thresholds(config),

@@ -1,18 +1,20 @@
-# Exports (docs/results.md "Exports"): every allocation as JSON, and the models export.models names
-# as Hugging Face directories, each re-pruned from its files and re-measured before it is written.
+# Exports (docs/results.md "Exports"; src/absorbprune/export/): every allocation as JSON, and the
+# models export.models names as Hugging Face directories, each re-pruned from its files and
+# re-measured before it is written.
 
 
 rule export_allocations:
     input:
-        allocations=sorted({allocation_path(c) for c in CELLS}),
-        linears=[f"{RESULTS}/pruned/{m}/dense/linears.parquet" for m in grid_models()],
-        code=script_code("export_allocations"),
+        allocations=sorted({allocation_file(c) for c in CELLS}),
+        linears=[f"{dense_dir('pruned', m)}/linears.parquet" for m in grid_models()],
     output:
         allocation_exports(),
     log:
         f"{RESULTS}/logs/export_allocations.log",
     conda:
         ENV
+    params:
+        code=code("export_allocations"),
     script:
         "scripts/export_allocations.py"
 
@@ -20,7 +22,6 @@ rule export_allocations:
 rule export_model:
     input:
         unpack(export_inputs),
-        code=script_code("export_model"),
     output:
         directory(f"{RESULTS}/export/models/{{export}}"),
     log:
@@ -28,7 +29,8 @@ rule export_model:
     conda:
         ENV
     params:
-        target=export_params,
+        code=code("export_model"),
+        export=export_params,
         pruning=PRUNING_PARAMS,
         evaluation=PPL_PARAMS,
     script:

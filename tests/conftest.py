@@ -24,7 +24,7 @@ def texts() -> list[str]:
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from absorbprune.corpus import train_tokenizer
+    from absorbprune.data.corpus import train_tokenizer
 
     return train_tokenizer(TEXTS, vocab_size=300, min_frequency=1)
 

@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from absorbprune.absorption import absorption_coefficients, local_gains
-from absorbprune.jobs import start
-from absorbprune.provenance import write_parquet
-from absorbprune.tables import ABSORPTION, GAINS
+from absorbprune.absorption.coefficients import absorption_coefficients, local_gains
+from absorbprune.core.io import write_parquet
+from absorbprune.core.jobs import start
+from absorbprune.tables.absorption import ABSORPTION, GAINS
 
 job = start(snakemake, "absorption")
 w = snakemake.wildcards

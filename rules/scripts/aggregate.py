@@ -2,17 +2,19 @@
 
 import pandas as pd
 
-from absorbprune.aggregate import grid_table, named, read_all
-from absorbprune.jobs import start
-from absorbprune.provenance import write_parquet
-from absorbprune.selection import headline_table, selection_table
-from absorbprune.tables import GRID, HEADLINE, SELECTION, ZEROSHOT_SUMMARY, empty
+from absorbprune.core.io import write_parquet
+from absorbprune.core.jobs import start
+from absorbprune.reporting.grid_table import grid_table, read_all
+from absorbprune.reporting.headline import headline_table
+from absorbprune.reporting.selection import selection_table
+from absorbprune.tables.common import empty
+from absorbprune.tables.summary import GRID, HEADLINE, SELECTION, ZEROSHOT_SUMMARY
 
 job = start(snakemake, "aggregate")
-inp, out, prov, names = snakemake.input, snakemake.output, job.provenance(), job.params["names"]
+inp, out, prov = snakemake.input, snakemake.output, job.provenance()
 zeroshot = read_all(inp.zeroshot)
-grid = grid_table(read_all(inp.linears), read_all(inp.ppl), zeroshot, read_all(inp.valid), names)
-write_parquet(named(zeroshot, names), out.zeroshot, ZEROSHOT_SUMMARY, prov)
+grid = grid_table(read_all(inp.linears), read_all(inp.ppl), zeroshot, read_all(inp.valid))
+write_parquet(zeroshot.reset_index(drop=True), out.zeroshot, ZEROSHOT_SUMMARY, prov)
 write_parquet(grid, out.grid, GRID, prov)
 choices = pd.read_parquet(inp.choices)
 write_parquet(selection_table(choices, grid), out.selection, SELECTION, prov)

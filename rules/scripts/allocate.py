@@ -2,16 +2,16 @@
 
 import pandas as pd
 
-from absorbprune.allocation import allocate_cell
-from absorbprune.jobs import start
-from absorbprune.provenance import write_parquet
-from absorbprune.tables import ALLOCATION
+from absorbprune.allocation.cell import AllocationSpec, allocate_cell
+from absorbprune.core.io import write_parquet
+from absorbprune.core.jobs import start
+from absorbprune.plan.cell import Cell
+from absorbprune.tables.allocation import ALLOCATION
 
 job = start(snakemake, "allocation")
-inp = snakemake.input
+inp, w = snakemake.input, dict(snakemake.wildcards.items())
+cell = Cell.from_wildcards({**w, "structure": "unstructured"})  # an allocation has no structure
 reads = {k: pd.read_parquet(inp[k]) for k in ("coefficients", "paper_coefficients") if k in inp.keys()}
-cell = dict(snakemake.wildcards.items())
-table = allocate_cell(pd.read_parquet(inp.stats), reads, job.params["alloc"], cell)
-write_parquet(
-    table, snakemake.output[0], ALLOCATION, job.provenance(seeds={"calibration": int(cell["seed"])})
-)
+spec = AllocationSpec(**job.params["alloc"])
+table = allocate_cell(pd.read_parquet(inp.stats), reads, spec, cell)
+write_parquet(table, snakemake.output[0], ALLOCATION, job.provenance(seeds={"calibration": cell.seed}))

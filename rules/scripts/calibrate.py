@@ -1,10 +1,10 @@
 """Rule calibrate: one dense pass -> layer_stats.parquet + input_norms.safetensors."""
 
-from absorbprune.calibration import calibrate
-from absorbprune.jobs import start
-from absorbprune.models import load_model
-from absorbprune.provenance import read_tensors, write_parquet, write_safetensors
-from absorbprune.tables import layer_stats_schema
+from absorbprune.calibration.statistics import calibrate
+from absorbprune.core.io import read_tensors, write_parquet, write_safetensors
+from absorbprune.core.jobs import start
+from absorbprune.models.loading import load_model
+from absorbprune.tables.calibration import layer_stats_schema
 
 job = start(snakemake, "calibration")
 p, key = job.params, snakemake.wildcards.model

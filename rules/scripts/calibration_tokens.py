@@ -2,10 +2,11 @@
 
 import os
 
-from absorbprune.data import calibration_tokens, load_split
-from absorbprune.jobs import start
-from absorbprune.models import load_tokenizer
-from absorbprune.provenance import write_safetensors
+from absorbprune.core.io import write_safetensors
+from absorbprune.core.jobs import start
+from absorbprune.data.sources import load_split
+from absorbprune.data.tokens import calibration_tokens
+from absorbprune.models.loading import load_tokenizer
 
 job = start(snakemake, "calibration")
 cal = job.params["calibration"]

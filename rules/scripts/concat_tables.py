@@ -1,14 +1,13 @@
 """Summary rules: concatenate per-job Parquet tables (same declared schema) into one.
 
-For each named output, the input list of the same name is concatenated (other inputs, such as
-the code the job runs, are not tables).
+For each named output, the input list of the same name is concatenated.
 """
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from absorbprune.jobs import start
-from absorbprune.provenance import write_parquet
+from absorbprune.core.io import write_parquet
+from absorbprune.core.jobs import start
 
 job = start(snakemake, "summary")
 inp, out = snakemake.input, snakemake.output

@@ -2,13 +2,13 @@
 
 import pandas as pd
 
-from absorbprune.gguf_source import conversion_row, convert_gguf
-from absorbprune.jobs import start
-from absorbprune.provenance import write_parquet
-from absorbprune.tables import CONVERSION
-from absorbprune.zoo import save_model_dir
+from absorbprune.core.io import write_parquet
+from absorbprune.core.jobs import start
+from absorbprune.models.files import save_model_dir
+from absorbprune.models.gguf import conversion_row, convert_gguf
+from absorbprune.tables.models import CONVERSION
 
-job = start(snakemake, "gguf")
+job = start(snakemake, "models")
 family, key, gguf = job.params["model"]["family"], snakemake.wildcards.model, snakemake.input.gguf
 model, tokenizer, info = convert_gguf(gguf, key, family)
 row = conversion_row(key, family, gguf, info, model)

@@ -2,7 +2,7 @@
 
 import shutil
 
-from absorbprune.jobs import start
+from absorbprune.core.jobs import start
 
 start(snakemake, "calibration")
 shutil.copyfile(snakemake.input.tokens, snakemake.output[0])

@@ -2,10 +2,10 @@
 
 import dataclasses
 
-from absorbprune.corpus import build_corpus, stdlib_root
-from absorbprune.jobs import start
-from absorbprune.provenance import write_json, write_parquet
-from absorbprune.tables import CORPUS
+from absorbprune.core.io import write_json, write_parquet
+from absorbprune.core.jobs import start
+from absorbprune.data.corpus import build_corpus, stdlib_root
+from absorbprune.tables.data import CORPUS
 
 job = start(snakemake, "corpus")
 cfg = job.params["corpus"]

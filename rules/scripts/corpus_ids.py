@@ -3,9 +3,9 @@
 import torch
 from transformers import PreTrainedTokenizerFast
 
-from absorbprune.data import load_split
-from absorbprune.jobs import start
-from absorbprune.provenance import write_safetensors
+from absorbprune.core.io import write_safetensors
+from absorbprune.core.jobs import start
+from absorbprune.data.sources import load_split
 
 job = start(snakemake, "corpus_ids")
 split = snakemake.wildcards.split

@@ -1,19 +1,23 @@
 """Rule evaluate_dense: the unpruned model's zeros per linear, perplexity and zero-shot."""
 
-from absorbprune.evaluation import evaluate
-from absorbprune.jobs import start
-from absorbprune.models import load_model, resolve_device
-from absorbprune.pruning import dense_cell
+from absorbprune.core.jobs import start
+from absorbprune.evaluation.cell import EvalData, EvalSpec, evaluate
+from absorbprune.models.loading import load_model, load_tokenizer, resolve_device
+from absorbprune.plan.cell import Cell
+from absorbprune.pruning.records import dense_cell
 
 job = start(snakemake, "evaluate_dense")
-inp, p, cell = snakemake.input, job.params, dict(snakemake.wildcards.items())
-model_dir = (inp.model or [None])[0]
+inp, out, p = snakemake.input, snakemake.output, job.params
+cell, model_dir = Cell.dense(snakemake.wildcards.model), (inp.model or [None])[0]
 device = resolve_device(p["model"]["device"])
-adapter = load_model(cell["model"], p["model"], model_dir, device="cpu")
+adapter = load_model(cell.model, p["model"], model_dir, device="cpu")
 dense = dense_cell(adapter, cell)
-measures = evaluate(
-    adapter, cell, p, model_dir, inp.ppl_tokens, inp.valid_tokens, (inp.data or [None])[0], device
+tokenizer = load_tokenizer(cell.model, p["model"], model_dir)
+spec, data = (
+    EvalSpec.from_config(p["evaluation"], p["zeroshot"]),
+    EvalData.read(inp.ppl_tokens, inp.valid_tokens, inp.documents),
 )
+measures = evaluate(adapter.model, tokenizer, cell, spec, data, device)
 provenance = job.provenance(seeds={"lm_eval": p["zeroshot"]["seed"]}, device=str(device))
-dense.write(dict(snakemake.output.items()), provenance)
-measures.write(dict(snakemake.output.items()), provenance)
+dense.write_linears(out.linears, provenance)
+measures.write(out.ppl, out.valid_ppl, out.zeroshot, out.raw, provenance)

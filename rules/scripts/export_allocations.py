@@ -1,12 +1,13 @@
-"""Rule export_allocations: every allocation of the grid as JSON (absorbprune.export)."""
+"""Rule export_allocations: every allocation of the grid as JSON (absorbprune.export.records)."""
 
 from pathlib import Path
 
 import pandas as pd
 
-from absorbprune.export import allocation_record
-from absorbprune.jobs import start
-from absorbprune.provenance import read_parquet_provenance, write_json
+from absorbprune.core.io import write_json
+from absorbprune.core.jobs import start
+from absorbprune.core.provenance import read_parquet_provenance
+from absorbprune.export.records import allocation_record
 
 job = start(snakemake, "export")
 linears = {}

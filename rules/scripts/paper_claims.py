@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from absorbprune.aggregate import paper_claims
-from absorbprune.jobs import start
-from absorbprune.provenance import write_parquet
-from absorbprune.tables import PAPER_CLAIMS
+from absorbprune.core.io import write_parquet
+from absorbprune.core.jobs import start
+from absorbprune.reporting.claims import paper_claims
+from absorbprune.tables.summary import PAPER_CLAIMS
 
 job = start(snakemake, "aggregate")
 inp = snakemake.input

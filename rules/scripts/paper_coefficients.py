@@ -3,10 +3,10 @@ calibration seed's sweep, L the last block and after the final norm (docs/method
 
 import pandas as pd
 
-from absorbprune.absorption import paper_coefficient_table
-from absorbprune.jobs import start
-from absorbprune.provenance import write_parquet
-from absorbprune.tables import PAPER_COEFFICIENTS
+from absorbprune.absorption.coefficients import paper_coefficient_table
+from absorbprune.core.io import write_parquet
+from absorbprune.core.jobs import start
+from absorbprune.tables.absorption import PAPER_COEFFICIENTS
 
 job = start(snakemake, "absorption")
 key, seed = snakemake.wildcards.model, int(snakemake.wildcards.seed)

@@ -1,12 +1,13 @@
 """Rules ppl_tokens and valid_tokens: the test (perplexity) or validation (selection) text,
-tokenized once -> (1, n) int64 (data.split_tokens: the protocol of each source)."""
+tokenized once -> (1, n) int64 (data.tokens.split_tokens: the protocol of each source)."""
 
 import os
 
-from absorbprune.data import load_split, split_tokens
-from absorbprune.jobs import start
-from absorbprune.models import load_tokenizer
-from absorbprune.provenance import write_safetensors
+from absorbprune.core.io import write_safetensors
+from absorbprune.core.jobs import start
+from absorbprune.data.sources import load_split
+from absorbprune.data.tokens import split_tokens
+from absorbprune.models.loading import load_tokenizer
 
 job = start(snakemake, "evaluation")
 p, inp = job.params, snakemake.input

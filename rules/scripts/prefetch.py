@@ -1,8 +1,8 @@
 """Rule prefetch: download every configured hub model and data set into the Hugging Face cache."""
 
-from absorbprune.jobs import start
-from absorbprune.prefetch import prefetch
-from absorbprune.provenance import write_json
+from absorbprune.core.io import write_json
+from absorbprune.core.jobs import start
+from absorbprune.data.prefetch import prefetch
 
 job = start(snakemake, "prefetch")
 p = job.params

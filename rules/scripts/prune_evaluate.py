@@ -1,20 +1,24 @@
 """Rule prune_evaluate: prune one cell in memory (pruning), then measure it (evaluation)."""
 
-from absorbprune.evaluation import evaluate
-from absorbprune.jobs import start
-from absorbprune.models import load_model, resolve_device
-from absorbprune.pruning import prune_cell_files
+from absorbprune.core.jobs import start
+from absorbprune.evaluation.cell import EvalData, EvalSpec, evaluate
+from absorbprune.models.loading import load_model, load_tokenizer, resolve_device
+from absorbprune.plan.cell import Cell
+from absorbprune.pruning.cell import prune_cell_files
+from absorbprune.pruning.sequential import PruneSpec
 
 job = start(snakemake, "prune_evaluate")
-inp, p, cell = snakemake.input, job.params, dict(snakemake.wildcards.items())
-model_dir = (inp.model or [None])[0]
+inp, out, p = snakemake.input, snakemake.output, job.params
+cell, model_dir = Cell.from_wildcards(snakemake.wildcards), (inp.model or [None])[0]
 device = resolve_device(p["model"]["device"])  # pruning streams blocks through it; evaluation runs on it
-adapter = load_model(cell["model"], p["model"], model_dir, device="cpu")
-pruned = prune_cell_files(adapter, cell, inp.allocation, inp.tokens, p["pruning"], device)
-measures = evaluate(
-    adapter, cell, p, model_dir, inp.ppl_tokens, inp.valid_tokens, (inp.data or [None])[0], device
-)
-seeds = {"lm_eval": p["zeroshot"]["seed"], "calibration": int(cell["seed"])}
+adapter = load_model(cell.model, p["model"], model_dir, device="cpu")
+prune = PruneSpec.for_cell(cell.pruner, cell.nm, p["pruning"])
+pruned = prune_cell_files(adapter, cell, inp.allocation, inp.tokens, prune, device)
+tokenizer = load_tokenizer(cell.model, p["model"], model_dir)
+data = EvalData.read(inp.ppl_tokens, inp.valid_tokens, inp.documents)
+spec = EvalSpec.from_config(p["evaluation"], p["zeroshot"])
+measures = evaluate(adapter.model, tokenizer, cell, spec, data, device)
+seeds = {"lm_eval": p["zeroshot"]["seed"], "calibration": cell.seed}
 provenance = job.provenance(seeds=seeds, device=str(device))
-pruned.write(dict(snakemake.output.items()), provenance)
-measures.write(dict(snakemake.output.items()), provenance)
+pruned.write_linears(out.linears, provenance)
+measures.write(out.ppl, out.valid_ppl, out.zeroshot, out.raw, provenance)

@@ -3,10 +3,10 @@ over calibration seeds (docs/methods.md 5.4). Its inputs are validation files on
 
 import pandas as pd
 
-from absorbprune.jobs import start
-from absorbprune.provenance import write_parquet
-from absorbprune.selection import choose
-from absorbprune.tables import CHOICES
+from absorbprune.core.io import write_parquet
+from absorbprune.core.jobs import start
+from absorbprune.reporting.selection import choose
+from absorbprune.tables.summary import CHOICES
 
 job = start(snakemake, "selection")
 valid = pd.concat([pd.read_parquet(p) for p in snakemake.input.valid], ignore_index=True)

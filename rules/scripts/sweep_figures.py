@@ -3,13 +3,18 @@ calibration seed), and the local gains pooled over seeds (PNG)."""
 
 import pandas as pd
 
-from absorbprune.absorption import transitions
-from absorbprune.figures import absorption_figure, drift_depth_figure, local_gains_figure, transition_figure
-from absorbprune.jobs import start
+from absorbprune.absorption.findings import transitions
+from absorbprune.core.jobs import start
+from absorbprune.reporting.figures import (
+    absorption_figure,
+    drift_depth_figure,
+    local_gains_figure,
+    transition_figure,
+)
 
 job = start(snakemake, "figures")
 key, inp, out = snakemake.wildcards.model, snakemake.input, snakemake.output
-prune, magnitude = pd.read_parquet(inp.prune), pd.read_parquet(inp.magnitude)
+prune, magnitude = pd.read_parquet(inp.prune[0]), pd.read_parquet(inp.magnitude[0])
 n_blocks = int(prune["depth"].max())
 drift_depth_figure(prune, n_blocks, key, job.params["main_sparsity"], out.drift)
 # eps* from the drawn data (the first seed), so each X sits on its curve

@@ -1,16 +1,20 @@
 """Rule sweep_magnitude: gaussian and prune_dir injections at every block, every eps and seed."""
 
-from absorbprune.jobs import start
-from absorbprune.models import load_model
-from absorbprune.provenance import read_tensors, write_parquet
-from absorbprune.sweeps import build_engine, eps_grid, load_block_norms, run_sweeps
-from absorbprune.tables import DRIFT
+from absorbprune.absorption.sweeps import build_engine, load_block_norms, run_sweeps
+from absorbprune.core.io import read_tensors, write_parquet
+from absorbprune.core.jobs import start
+from absorbprune.models.loading import load_model
+from absorbprune.plan.perturbations import eps_grid
+from absorbprune.tables.absorption import DRIFT
 
 job = start(snakemake, "sweeps")
 p, key, inp = job.params, snakemake.wildcards.model, snakemake.input
 sw = p["sweeps"]
 adapter = load_model(key, p["model"], (inp.model or [None])[0])
-engine = build_engine(adapter, read_tensors(inp.tokens, ("input_ids",))["input_ids"], key, sw)
+tokens = read_tensors(inp.tokens, ("input_ids",))["input_ids"]
+engine = build_engine(
+    adapter, tokens, key, sw["n_sweep"], sw["memory_budget_gb"], sw["max_tokens_per_forward"]
+)
 eps = eps_grid(sw["eps_min"], sw["eps_max"], sw["eps_points"])
 norms = load_block_norms(inp.norms)
 drift = run_sweeps(engine, norms, sw["magnitude_kinds"], eps, sw["seeds"], sw["prune_dir_sparsity"])

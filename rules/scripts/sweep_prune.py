@@ -1,15 +1,19 @@
 """Rule sweep_prune: the prune injection (block k alone pruned with Wanda) at one sparsity."""
 
-from absorbprune.jobs import start
-from absorbprune.models import load_model
-from absorbprune.provenance import read_tensors, write_parquet
-from absorbprune.sweeps import build_engine, load_block_norms, run_sweeps
-from absorbprune.tables import DRIFT
+from absorbprune.absorption.sweeps import build_engine, load_block_norms, run_sweeps
+from absorbprune.core.io import read_tensors, write_parquet
+from absorbprune.core.jobs import start
+from absorbprune.models.loading import load_model
+from absorbprune.tables.absorption import DRIFT
 
 job = start(snakemake, "sweeps")
 p, key, inp = job.params, snakemake.wildcards.model, snakemake.input
+sw = p["sweeps"]
 adapter = load_model(key, p["model"], (inp.model or [None])[0])
-engine = build_engine(adapter, read_tensors(inp.tokens, ("input_ids",))["input_ids"], key, p["sweeps"])
+tokens = read_tensors(inp.tokens, ("input_ids",))["input_ids"]
+engine = build_engine(
+    adapter, tokens, key, sw["n_sweep"], sw["memory_budget_gb"], sw["max_tokens_per_forward"]
+)
 sparsity = float(snakemake.wildcards.sparsity)
 drift = run_sweeps(engine, load_block_norms(inp.norms), ["prune"], [], [0], sparsity)
 drift["calibration_seed"] = seed = int(snakemake.wildcards.seed)

@@ -2,10 +2,10 @@
 
 import json
 
-from absorbprune.corpus import train_tokenizer
-from absorbprune.data import load_split
-from absorbprune.jobs import start
-from absorbprune.provenance import atomic_dir
+from absorbprune.core.io import atomic_dir
+from absorbprune.core.jobs import start
+from absorbprune.data.corpus import train_tokenizer
+from absorbprune.data.sources import load_split
 
 job = start(snakemake, "tokenizer")
 cfg = job.params["tokenizer"]

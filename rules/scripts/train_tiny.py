@@ -3,13 +3,14 @@
 import pandas as pd
 from transformers import PreTrainedTokenizerFast
 
-from absorbprune.architectures import ArchSpec
-from absorbprune.jobs import start
-from absorbprune.provenance import read_tensors, write_parquet
-from absorbprune.tables import TRAIN_CURVE, TRAIN_SUMMARY
-from absorbprune.zoo import TrainSpec, save_model_dir, train_tiny_model
+from absorbprune.core.io import read_tensors, write_parquet
+from absorbprune.core.jobs import start
+from absorbprune.models.files import save_model_dir
+from absorbprune.models.tiny import ArchSpec
+from absorbprune.models.training import TrainSpec, train_tiny_model
+from absorbprune.tables.models import TRAIN_CURVE, TRAIN_SUMMARY
 
-job = start(snakemake, "zoo")
+job = start(snakemake, "models")
 spec, key, inp = job.params["model"], snakemake.wildcards.model, snakemake.input
 tokenizer = PreTrainedTokenizerFast.from_pretrained(inp.tokenizer)
 arch = ArchSpec(family=spec["family"], vocab_size=len(tokenizer), **spec["arch"])

@@ -1,17 +1,13 @@
-"""Rule verdict_page: the report's first page, what the correction did (absorbprune.verdict)."""
-
-from pathlib import Path
+"""Rule verdict_page: the report's verdict page, what the correction did (reporting.verdict)."""
 
 import pandas as pd
 
-from absorbprune.jobs import start
-from absorbprune.provenance import atomic_file
-from absorbprune.verdict import verdict_rst
+from absorbprune.core.io import atomic_file
+from absorbprune.core.jobs import start
+from absorbprune.reporting.verdict import verdict_html
 
-job = start(snakemake, "report")
+start(snakemake, "report")
 inp = snakemake.input
-page = verdict_rst(
-    pd.read_parquet(inp.headline), pd.read_parquet(inp.claims), Path(inp.description).read_text()
-)
+page = verdict_html(pd.read_parquet(inp.headline), pd.read_parquet(inp.claims))
 with atomic_file(snakemake.output[0]) as tmp:
     tmp.write_text(page)

@@ -1,25 +1,35 @@
 """Layer-wise sparsity axes: the allocators (``ALLOCATORS``) and the corrections applied on top of
 an allocation (``CORRECTIONS``). Their settings live under ``allocation.<name>`` in the config;
-the functions in ``allocation.py`` (docs/methods.md, sections 3 and 5)."""
+the functions in ``allocation.allocators`` and ``allocation.corrections`` (docs/methods.md, sections
+3 and 5)."""
 
 from __future__ import annotations
 
-from . import Entry, Hyper, Registry
+from dataclasses import dataclass
 
-__all__ = ["ALLOCATORS", "CORRECTIONS"]
+from .base import Entry, Hyper, Registry
+
+__all__ = ["ALLOCATORS", "CORRECTIONS", "CorrectionMeta"]
 
 # An allocator: f(stats: allocation.BlockStats, target: float, hp: dict) -> allocation.Allocation.
-ALLOCATORS = Registry("allocation", section="allocation")
-ALLOCATORS.add(Entry("uniform", "absorbprune.allocation:by_uniform", "every block at the target S"))
+ALLOCATORS: Registry[None] = Registry("allocation", section="allocation")
+ALLOCATORS.add(
+    Entry("uniform", "absorbprune.allocation.allocators:by_uniform", "every block at the target S")
+)
 ALLOCATORS.add(
     Entry(
         "owl",
-        "absorbprune.allocation:by_owl",
+        "absorbprune.allocation.allocators:by_owl",
         "OWL (Yin et al.): less sparsity where the layerwise outlier distribution is high",
         hyper={
-            "lambda": Hyper(0.08, "half the sparsity spread (0.08 in the OWL paper)", sweep=True),
+            "lambda": Hyper(
+                0.08, "half the sparsity spread (0.08 in the OWL paper)", minimum=0.0, maximum=0.5, sweep=True
+            ),
             "M": Hyper(
-                5, "outlier threshold: a score is an outlier above M x its block's mean", minimum=1e-12
+                5,
+                "outlier threshold: a score is an outlier above M x its block's mean",
+                minimum=1e-12,
+                maximum=100.0,
             ),
         },
     )
@@ -27,9 +37,13 @@ ALLOCATORS.add(
 ALLOCATORS.add(
     Entry(
         "alphapruning",
-        "absorbprune.allocation:by_alphapruning",
+        "absorbprune.allocation.allocators:by_alphapruning",
         "AlphaPruning (Lu et al.): more sparsity where the heavy-tail exponent alpha is large",
-        hyper={"eps": Hyper(0.3, "relative spread; 0.3 for LLaMA-2-7B with Wanda", maximum=1.0, sweep=True)},
+        hyper={
+            "eps": Hyper(
+                0.3, "relative spread; 0.3 for LLaMA-2-7B with Wanda", minimum=0.0, maximum=1.0, sweep=True
+            )
+        },
         schema_extra={
             "eps_per_model": {
                 "type": "object",
@@ -52,48 +66,81 @@ ALLOCATORS.add(
 ALLOCATORS.add(
     Entry(
         "atp",
-        "absorbprune.allocation:by_atp",
+        "absorbprune.allocation.allocators:by_atp",
         "ATP: an arithmetic progression over depth (later blocks sparser)",
-        hyper={"beta": Hyper(0.01, "sparsity step per block; legal up to min(2S, 2(1-S))/(L-1)", sweep=True)},
+        hyper={
+            "beta": Hyper(
+                0.01,
+                "sparsity step per block; legal up to min(2S, 2(1-S))/(L-1)",
+                minimum=0.0,
+                maximum=1.0,
+                sweep=True,
+            )
+        },
     )
 )
 ALLOCATORS.add(
     Entry(
         "dlp",
-        "absorbprune.allocation:by_dlp",
+        "absorbprune.allocation.allocators:by_dlp",
         "DLP (Chen et al.): less sparsity where a block's mean Wanda score is low",
-        hyper={"alpha": Hyper(0.15, "half the sparsity spread", sweep=True)},
+        hyper={"alpha": Hyper(0.15, "half the sparsity spread", minimum=0.0, maximum=0.5, sweep=True)},
     )
 )
 
+
+@dataclass(frozen=True)
+class CorrectionMeta:
+    """What a correction needs (docs/methods.md 5).
+
+    Attributes:
+        reads: the inputs it reads: ``coefficients`` (our A_k at the cell's sparsity and seed),
+            ``paper_coefficients`` (the paper's r_l table at the seed).
+        shift: for a shift correction, ``"module:function"`` giving its shift per unit gamma,
+            ``f(inputs, hp) -> ndarray``.
+        control: a control of another shift correction (hyperparameter ``of``), which takes that
+            correction's hyperparameters, inputs and gamma list (docs/methods.md 5.3).
+    """
+
+    reads: tuple[str, ...] = ()
+    shift: str | None = None
+    control: bool = False
+
+
 # A correction: f(base: Allocation, stats: BlockStats, inputs: dict, hp: dict, lo: float, hi: float)
-# -> Allocation. meta["reads"]: the inputs it needs (``coefficients``: our A_k at the cell's
-# sparsity and seed; ``paper_coefficients``: the paper's r_l at the seed); meta["shift"]: for a
-# shift correction, "module:function" giving its shift per unit gamma, f(inputs, hp) -> ndarray;
-# meta["control"]: a control of another shift correction (hyperparameter ``of``), which takes that
-# correction's hyperparameters and gamma list (docs/methods.md 5.3).
-CORRECTIONS = Registry("correction", section="allocation")
-CORRECTIONS.add(Entry("none", "absorbprune.allocation:no_correction", "the base allocation unchanged"))
+# -> Allocation.
+CORRECTIONS: Registry[CorrectionMeta] = Registry("correction", section="allocation", meta=CorrectionMeta)
+CORRECTIONS.add(
+    Entry(
+        "none",
+        "absorbprune.allocation.corrections:no_correction",
+        "the base allocation unchanged",
+        meta=CorrectionMeta(),
+    )
+)
 GAMMA = "correction strength; a list is tuned on validation and must include 0 (the base itself)"
 CORRECTIONS.add(
     Entry(
         "absorption",
-        "absorbprune.allocation:by_absorption",
+        "absorbprune.allocation.corrections:by_absorption",
         "ours: min-max scaled prune-kind absorption coefficients A_k, more sparsity where more absorbed",
-        hyper={"gamma": Hyper([0.0, 0.05], GAMMA, sweep=True)},
-        meta={"reads": ("coefficients",), "shift": "absorbprune.allocation:absorption_shift"},
+        hyper={"gamma": Hyper([0.0, 0.05], GAMMA, minimum=0.0, maximum=1.0, sweep=True)},
+        meta=CorrectionMeta(("coefficients",), "absorbprune.allocation.corrections:absorption_shift"),
     )
 )
 CORRECTIONS.add(
     Entry(
         "paper",
-        "absorbprune.allocation:by_paper",
+        "absorbprune.allocation.corrections:by_paper",
         "the paper's, as reported: r_l = E[R_L / R_l] under gaussian injection at eta, "
         "shift -(u - mean u) with u = clip(log r, -log clip, log clip)",
         hyper={
-            "gamma": Hyper([0.0, 0.05], GAMMA, sweep=True),
+            "gamma": Hyper([0.0, 0.05], GAMMA, minimum=0.0, maximum=1.0, sweep=True),
             "eta": Hyper(
-                0.01, "relative gaussian magnitude; one of the sweep's gaussian magnitudes", minimum=1e-12
+                0.01,
+                "relative gaussian magnitude; one of the sweep's gaussian magnitudes",
+                minimum=1e-12,
+                maximum=1.0,
             ),
             "depth": Hyper(
                 "last_block",
@@ -101,7 +148,7 @@ CORRECTIONS.add(
                 kind="string",
                 choices=("last_block", "final_norm"),
             ),
-            "clip": Hyper(3.0, "u_l is clipped into [-log clip, log clip]", minimum=1.0),
+            "clip": Hyper(3.0, "u_l is clipped into [-log clip, log clip]", minimum=1.0, maximum=1000.0),
             "expectation": Hyper(
                 "ratio",
                 "E[R_L / R_l] over direction seeds (ratio) or E[R_L] / E[R_l] (means)",
@@ -109,29 +156,26 @@ CORRECTIONS.add(
                 choices=("ratio", "means"),
             ),
         },
-        meta={"reads": ("paper_coefficients",), "shift": "absorbprune.allocation:paper_shift_of"},
+        meta=CorrectionMeta(("paper_coefficients",), "absorbprune.allocation.corrections:paper_shift_of"),
     )
 )
 SHIFTED = ("absorption", "paper")  # the corrections a control can take the shift of
-for _name, _what in (
-    ("depth", "a linear tilt toward later blocks with the correction's L2 size"),
-    ("shuffled", "the correction's shift permuted across blocks (fixed seed)"),
-    ("flipped", "the correction's shift negated"),
+OF = Hyper("paper", "the correction whose shift (and gamma list) it takes", kind="string", choices=SHIFTED)
+for _name, _what, _extra in (
+    ("depth", "a linear tilt toward later blocks with the correction's L2 size", {}),
+    (
+        "shuffled",
+        "the correction's shift permuted across blocks (fixed seed)",
+        {"seed": Hyper(0, "the permutation's seed", kind="integer", minimum=0, maximum=2**31 - 1)},
+    ),
+    ("flipped", "the correction's shift negated", {}),
 ):
     CORRECTIONS.add(
         Entry(
             _name,
-            f"absorbprune.allocation:by_{_name}",
+            f"absorbprune.allocation.corrections:by_{_name}",
             f"control: {_what}",
-            hyper={
-                "of": Hyper(
-                    "paper",
-                    "the correction whose shift (and gamma list) it takes",
-                    kind="string",
-                    choices=SHIFTED,
-                ),
-                "seed": Hyper(0, "the permutation's seed (shuffled only)", kind="integer"),
-            },
-            meta={"control": True},
+            hyper={"of": OF, **_extra},
+            meta=CorrectionMeta(control=True),
         )
     )

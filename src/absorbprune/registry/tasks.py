@@ -1,33 +1,86 @@
 """Zero-shot tasks built in here (``ZEROSHOT_TASKS``; settings under ``evaluation.zeroshot.<name>``).
-Any other name in ``evaluation.zeroshot.tasks`` is an lm-eval task and needs no entry."""
+Any other name in ``evaluation.zeroshot.tasks`` is an lm-eval task and needs no entry.
+
+A built-in task is data: a builder (the entry's implementation) turns the data products it
+``reads`` into a table of documents (rule ``zeroshot_data``, once for every model), an lm-eval task
+YAML shipped in the package scores them, and its chance level follows from its settings.
+"""
 
 from __future__ import annotations
 
-from . import Entry, Hyper, Registry
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["LM_EVAL_CHANCE", "ZEROSHOT_TASKS", "chance_level"]
+from .base import Entry, Hyper, Registry, load_ref
 
-# impl: builds the task's documents from the corpus test split (rule zeroshot_data)
-ZEROSHOT_TASKS = Registry("built-in zero-shot task", section="evaluation.zeroshot")
+__all__ = ["LM_EVAL_CHANCE", "ZEROSHOT_TASKS", "TaskMeta", "chance_level"]
+
+
+@dataclass(frozen=True)
+class TaskMeta:
+    """What a built-in task is made of.
+
+    Attributes:
+        reads: the data products its builder reads, by name (``rules/common.smk``'s
+            ``DATA_PRODUCTS`` gives their paths; e.g. ``corpus_test``, the built-in corpus's test split).
+        yaml: its lm-eval task config, a file of the ``absorbprune`` package (``data_files`` is
+            pointed at the built documents when the task runs).
+        chance: ``"module:function"``, ``f(**settings) -> float``: its accuracy by guessing.
+        schema: ``"module:attribute"``, the pyarrow schema of its documents table.
+        check: ``"module:function"``, ``f(settings) -> [(key, problem), ...]``: its cross-setting
+            rules, run with the config checks before any job (None: it has none).
+    """
+
+    reads: tuple[str, ...]
+    yaml: str
+    chance: str
+    schema: str
+    check: str | None = None
+
+
+# impl: f(inputs: {product name: DataFrame}, **settings) -> the documents (meta.schema's columns)
+ZEROSHOT_TASKS: Registry[TaskMeta] = Registry(
+    "built-in zero-shot task", section="evaluation.zeroshot", meta=TaskMeta
+)
 ZEROSHOT_TASKS.add(
     Entry(
         "codeline",
-        "absorbprune.zeroshot:build_codeline",
+        "absorbprune.data.codeline:build_codeline",
         "pick the true next line of a held-out source file among distractor lines",
         hyper={
-            "n_docs": Hyper(300, "questions", kind="integer", minimum=1),
-            "n_choices": Hyper(4, "choices per question (chance = 1/n_choices)", kind="integer", minimum=2),
-            "context_chars": Hyper(200, "characters of file text before the line", kind="integer", minimum=1),
-            "min_line_chars": Hyper(8, "shortest answer line (stripped)", kind="integer", minimum=1),
-            "max_line_chars": Hyper(80, "longest answer line (stripped)", kind="integer", minimum=1),
+            "n_docs": Hyper(32, "questions", kind="integer", minimum=1, maximum=1_000_000),
+            "n_choices": Hyper(
+                2, "choices per question (chance = 1/n_choices)", kind="integer", minimum=2, maximum=26
+            ),
+            "context_chars": Hyper(
+                60, "characters of file text before the line", kind="integer", minimum=1, maximum=100_000
+            ),
+            "min_line_chars": Hyper(
+                8, "shortest answer line (stripped)", kind="integer", minimum=1, maximum=1000
+            ),
+            "max_line_chars": Hyper(
+                80, "longest answer line (stripped)", kind="integer", minimum=1, maximum=1000
+            ),
             "seed": Hyper(
-                0, "which lines are asked and which distractors are drawn", kind="integer", minimum=None
+                0,
+                "which lines are asked and which distractors are drawn",
+                kind="integer",
+                minimum=0,
+                maximum=2**31 - 1,
             ),
         },
+        meta=TaskMeta(
+            reads=("corpus_test",),
+            yaml="evaluation/lm_eval_tasks/codeline.yaml",
+            chance="absorbprune.data.codeline:chance",
+            schema="absorbprune.tables.data:CODELINE",
+            check="absorbprune.data.codeline:check",
+        ),
     )
 )
 
-# Chance accuracy of the paper's lm-eval tasks (answer choices per document; ARC has a few 3- and
+# Chance accuracy of common lm-eval tasks (answer choices per document; ARC has a few 3- and
 # 5-choice questions among its 4-choice ones, so 0.25 is approximate there).
 LM_EVAL_CHANCE = {
     "boolq": 0.5,
@@ -42,13 +95,18 @@ LM_EVAL_CHANCE = {
 }
 
 
-def chance_level(tasks: list[str], codeline_choices: int) -> float | None:
+def chance_level(tasks: Sequence[str], settings: Mapping[str, Mapping[str, Any]]) -> float | None:
     """The chance level of the mean accuracy over ``tasks`` (a fraction), or None when a task's
-    chance level is not known here (the figure then draws no chance line)."""
+    chance level is not known here (the figure then draws no chance line).
+
+    Args:
+        settings: ``evaluation.zeroshot`` (each built-in task's settings under its name).
+    """
     levels = []
     for task in tasks:
-        if task == "codeline":
-            levels.append(1.0 / codeline_choices)
+        if task in ZEROSHOT_TASKS:
+            chance: Callable[..., float] = load_ref(ZEROSHOT_TASKS[task].meta.chance)
+            levels.append(chance(**settings[task]))
         elif task in LM_EVAL_CHANCE:
             levels.append(LM_EVAL_CHANCE[task])
         else:

@@ -1,0 +1,130 @@
+"""One model's evaluation in memory (pruned or dense): test and validation perplexity, and
+zero-shot accuracy through lm-eval (docs/methods.md section 1)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ..core.io import atomic_file, read_tensors, write_parquet
+from ..plan.cell import Cell
+from ..tables.cells import PPL, ZEROSHOT
+from ..tables.common import empty
+from .perplexity import ppl_row
+from .zeroshot import raw_json, run_zeroshot, tidy_results
+
+__all__ = ["EvalData", "EvalSpec", "Measures", "PerplexitySpec", "ZeroshotSpec", "evaluate"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PerplexitySpec:
+    """A perplexity protocol: ``dataset`` names the text (recorded in the table)."""
+
+    dataset: str
+    seqlen: int
+    batch_size: int  # windows per forward (no effect on the number)
+    max_windows: int | None  # spread evenly over the text; None: every window
+
+    @classmethod
+    def test_and_valid(cls, evaluation: Mapping[str, Any]) -> tuple[PerplexitySpec, PerplexitySpec]:
+        """The test and validation protocols of the config's ``evaluation`` settings
+        (``ppl_source``, ``valid_source``, ``seqlen``, ``batch_size``, ``max_windows``)."""
+        common = (evaluation["seqlen"], evaluation["batch_size"], evaluation["max_windows"])
+        return cls(evaluation["ppl_source"], *common), cls(evaluation["valid_source"], *common)
+
+
+@dataclass(frozen=True)
+class ZeroshotSpec:
+    """lm-eval settings; no tasks: zero-shot is not run (the tables are written empty)."""
+
+    tasks: tuple[str, ...] = ()
+    metric: str = "acc"
+    batch_size: int = 8
+    limit: int | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    test: PerplexitySpec
+    valid: PerplexitySpec
+    zeroshot: ZeroshotSpec
+
+    @classmethod
+    def from_config(cls, evaluation: Mapping[str, Any], zeroshot: Mapping[str, Any]) -> EvalSpec:
+        """From the config's ``evaluation`` settings (``PerplexitySpec.test_and_valid``) and
+        ``evaluation.zeroshot`` (built-in tasks' settings need not be there: they reach a job
+        through its documents)."""
+        test, valid = PerplexitySpec.test_and_valid(evaluation)
+        return cls(
+            test=test,
+            valid=valid,
+            zeroshot=ZeroshotSpec(
+                tuple(zeroshot["tasks"]),
+                zeroshot["metric"],
+                zeroshot["batch_size"],
+                zeroshot["limit"],
+                zeroshot["seed"],
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """The tokenized test and validation texts, (1, n) each, and the built-in tasks' documents."""
+
+    test_ids: torch.Tensor
+    valid_ids: torch.Tensor
+    documents: Mapping[str, str | Path] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, test_tokens: str, valid_tokens: str, documents: Sequence[str] = ()) -> EvalData:
+        """From the tokenized texts (rules ppl_tokens, valid_tokens) and the built-in tasks'
+        documents (rule zeroshot_data: ``{task}.parquet``)."""
+        ids = [read_tensors(p, ("input_ids",))["input_ids"] for p in (test_tokens, valid_tokens)]
+        return cls(*ids, documents={Path(p).stem: p for p in documents})
+
+
+@dataclass
+class Measures:
+    """What evaluation writes for one model in memory: test and validation perplexity, zero-shot
+    rows (none when no task is configured) and lm-eval's raw results."""
+
+    ppl: pd.DataFrame
+    valid_ppl: pd.DataFrame
+    zeroshot: pd.DataFrame
+    raw: dict[str, Any]
+
+    def write(self, ppl: str, valid_ppl: str, zeroshot: str, raw: str, provenance: dict[str, Any]) -> None:
+        """Write every table, each atomically: a killed job leaves no file that looks complete."""
+        write_parquet(self.ppl, ppl, PPL, provenance)
+        write_parquet(self.valid_ppl, valid_ppl, PPL, provenance)
+        with atomic_file(raw) as tmp:
+            tmp.write_text(raw_json(self.raw))
+        write_parquet(self.zeroshot, zeroshot, ZEROSHOT, provenance)
+
+
+def evaluate(
+    model: torch.nn.Module, tokenizer: Any, cell: Cell, spec: EvalSpec, data: EvalData, device: torch.device
+) -> Measures:
+    """Measure the in-memory (pruned or dense) ``model`` of one cell on ``device``."""
+    model = model.to(device)
+    keys = cell.keys()
+    rows = {}
+    for name, protocol, ids in (("test", spec.test, data.test_ids), ("valid", spec.valid, data.valid_ids)):
+        rows[name] = ppl_row(
+            model, ids, protocol.seqlen, protocol.batch_size, keys, protocol.dataset, protocol.max_windows
+        )
+    zs = spec.zeroshot
+    if not zs.tasks:
+        return Measures(rows["test"], rows["valid"], empty(ZEROSHOT), {})
+    results = run_zeroshot(model, tokenizer, zs.tasks, data.documents, zs.batch_size, zs.limit, zs.seed)
+    return Measures(rows["test"], rows["valid"], tidy_results(results, zs.tasks, zs.metric, keys), results)

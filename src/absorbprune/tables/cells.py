@@ -1,0 +1,52 @@
+"""Tables of one cell's pruning and evaluation (rules/pruning.smk, rules/evaluation.smk), whose key
+columns, ``CELL_KEYS``, lead every per-cell and summary table."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from ..plan.cell import KEYS
+from .common import nullable
+
+__all__ = ["CELL_KEYS", "PPL", "PRUNED_LINEARS", "ZEROSHOT"]
+
+# The key columns of a cell, first in every per-cell and summary table (plan.cell.KEYS explains each).
+_KEY_TYPES = {"sparsity": pa.float64(), "seed": pa.int64()}
+CELL_KEYS = [pa.field(name, _KEY_TYPES.get(name, pa.string())) for name in KEYS]
+
+
+PRUNED_LINEARS = pa.schema(
+    [
+        *CELL_KEYS,
+        ("block", pa.int64()),
+        ("linear", pa.string()),
+        ("params", pa.int64()),
+        ("zeros", pa.int64()),  # exact zeros after pruning
+        ("target_sparsity", pa.float64()),  # the block's allocated sparsity (N/M under N:M)
+        ("achieved_sparsity", pa.float64()),  # zeros / params
+    ]
+)
+
+
+PPL = pa.schema(
+    [
+        *CELL_KEYS,
+        ("ppl", pa.float64()),  # exp(mean window loss), Wanda's protocol
+        ("ppl_dataset", pa.string()),  # wikitext2 | local
+        ("n_windows", pa.int64()),  # non-overlapping windows, tail dropped
+        ("seqlen", pa.int64()),
+        ("mean_window_loss", pa.float64()),  # nats per token
+    ]
+)
+
+
+ZEROSHOT = pa.schema(
+    [
+        *CELL_KEYS,
+        ("task", pa.string()),  # lm-eval task name (codeline = the built-in task)
+        ("metric", pa.string()),  # acc | acc_norm
+        ("value", pa.float64()),  # fraction correct, 0..1
+        nullable("stderr"),  # lm-eval's standard error of value
+        ("n_docs", pa.int64()),  # documents evaluated
+    ]
+)

@@ -1,0 +1,90 @@
+"""The summary tables users read (rules/reporting.smk; docs/results.md section 2)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from .cells import CELL_KEYS, ZEROSHOT
+from .common import nullable
+
+__all__ = ["CHOICES", "GRID", "GROUP_KEYS", "HEADLINE", "PAPER_CLAIMS", "SELECTION", "ZEROSHOT_SUMMARY"]
+
+
+GRID = pa.schema(
+    [
+        *CELL_KEYS,
+        ("variant", pa.string()),  # allocation_variant/correction_variant
+        ("achieved_sparsity", pa.float64()),  # exact zeros / params over all prunable linears
+        ("n_prunable_params", pa.int64()),  # parameters of all prunable linears
+        ("ppl", pa.float64()),
+        ("ppl_dataset", pa.string()),  # wikitext2 | local
+        nullable("zeroshot_mean"),  # mean of the tasks' values, 0..1 (NaN when not run)
+        nullable("zeroshot_stderr"),  # lm-eval's stderr of that mean (tasks independent; NaN: not run)
+        ("zeroshot_tasks", pa.int64()),  # tasks in that mean (0 when not run)
+        nullable("valid_ppl"),  # perplexity on the validation split (what selection reads; NaN: dense)
+    ]
+)
+
+ZEROSHOT_SUMMARY = ZEROSHOT  # every cell's rows, concatenated
+
+# A selection group: (model, pruner, structure, allocation, correction, sparsity).
+GROUP_KEYS = [f for f in CELL_KEYS if f.name not in ("seed", "allocation_variant", "correction_variant")]
+
+CHOICES = pa.schema(
+    [
+        *GROUP_KEYS,
+        ("seed", pa.int64()),
+        ("allocation_variant", pa.string()),
+        ("correction_variant", pa.string()),  # none: the base (gamma 0 of a correction's group)
+        ("hyperparameter", pa.string()),  # one tunable hyperparameter of the candidate ("" if none)
+        nullable("value"),  # its value (NaN when the candidate has none)
+        ("valid_ppl", pa.float64()),  # this seed's validation perplexity
+        ("valid_ppl_mean", pa.float64()),  # the candidate's mean over seeds (what is compared)
+        ("candidate", pa.string()),  # the candidate's tunable values, "gamma=0.05,lambda=0.08"
+        ("selected", pa.bool_()),  # lowest valid_ppl_mean of its group (ties: the first candidate)
+    ]
+)
+
+SELECTION = pa.schema([*CHOICES, ("test_ppl", pa.float64())])  # test_ppl: reported, never used to choose
+
+HEADLINE = pa.schema(
+    [
+        *[f for f in GROUP_KEYS if f.name != "correction"],  # allocation = the base allocation
+        ("correction", pa.string()),  # the correction or control compared with the tuned base
+        ("kind", pa.string()),  # correction | control
+        ("control_of", pa.string()),  # a control's correction ("" for a correction)
+        ("n_seeds", pa.int64()),
+        ("ppl_base", pa.float64()),  # tuned base, mean over seeds
+        ("ppl_corrected", pa.float64()),  # tuned corrected, mean over seeds
+        ("ppl_change_pct", pa.float64()),  # mean over seeds of 100 * (corrected / base - 1); < 0 = better
+        nullable("ppl_change_pct_se"),  # standard error over seeds (NaN with one seed)
+        nullable("zeroshot_base"),  # mean accuracy in points (0..100), the change's unit
+        nullable("zeroshot_corrected"),
+        nullable("zeroshot_change"),  # percentage points, mean over seeds of 100 * (corrected - base)
+        nullable("zeroshot_change_se"),  # standard error over seeds (NaN with one seed)
+        nullable("zeroshot_change_stderr"),  # lm-eval's: mean over seeds of sqrt(se_b^2 + se_c^2), points
+        ("significant", pa.bool_()),  # |ppl_change_pct| > 2 ppl_change_pct_se (never with one seed)
+        ("zeroshot_significant", pa.bool_()),  # |change| > 2 x the larger of its two standard errors
+        ("selected_hp", pa.string()),  # what validation chose for the corrected side
+        ("selected_base_hp", pa.string()),  # ... and for the base
+        ("valid_ppl_change_pct", pa.float64()),  # the same change on the validation split
+        ("beats_base", pa.bool_()),  # ppl_change_pct < 0 and significant
+        (
+            "beats_controls",
+            pa.string(),
+        ),  # corrections: true | false (every control's change is higher) | "" none
+        ("vs_controls", pa.string()),  # per control: mean paired difference in ppl points % +- SE
+        ("verdict", pa.string()),  # one line in words
+    ]
+)
+
+PAPER_CLAIMS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("claim", pa.string()),  # a claim of the abstract, in its words
+        ("paper", pa.string()),  # what the paper reports
+        nullable("measured"),  # the number this run measured (NaN: not testable here)
+        nullable("holds"),  # 1.0 holds, 0.0 does not, NaN not testable with this run
+        ("detail", pa.string()),  # how it was measured, with the numbers
+    ]
+)

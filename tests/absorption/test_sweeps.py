@@ -1,0 +1,180 @@
+"""The sweep engine against first principles and a naive implementation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from absorbprune.absorption.sweeps import (
+    SweepEngine,
+    chunk_size,
+    clean_trajectory,
+    gaussian_directions,
+    naive_drift,
+    rescale,
+    run_sweeps,
+    token_drift,
+)
+from absorbprune.models.adapter import Adapter
+from absorbprune.models.tiny import ArchSpec, random_model
+from absorbprune.plan.perturbations import eps_grid
+from absorbprune.pruning.masks import wanda_mask
+from absorbprune.registry.models import FAMILIES
+
+EPS = [0.0, 1e-3, 0.1, 1.0]
+
+
+def setup(family: str, n_blocks: int = 4, budget: float = 2**30, seed: int = 0):
+    model = random_model(ArchSpec(family, 61, 32, 64, n_blocks, 4, 2, 32), seed=seed)
+    adapter = Adapter(model, family)
+    ids = torch.randint(0, 61, (3, 10), generator=torch.Generator().manual_seed(seed))
+    return adapter, SweepEngine(adapter, clean_trajectory(adapter, ids), "m", budget), ids
+
+
+def random_norms(adapter: Adapter):
+    gen = torch.Generator().manual_seed(5)
+    norms = {
+        b: {n: torch.rand(lin.in_features, generator=gen) + 0.1 for n, lin in adapter.linears(b).items()}
+        for b in range(adapter.n_blocks)
+    }
+    return lambda k: norms[k]
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_zero_perturbation_gives_exactly_zero_drift(family):
+    adapter, engine, _ = setup(family)
+    for k in range(adapter.n_blocks):
+        rows = engine.gaussian(k, [0.0], [0])
+        assert len(rows) == adapter.n_blocks - k + 1  # depths k..L-1 and the final norm
+        assert all(r["rel_l2"] == 0.0 for r in rows), (k, [r["rel_l2"] for r in rows])
+
+
+def identity_blocks(adapter: Adapter) -> None:
+    """Zero every residual branch's output projection: each block becomes the identity."""
+    last = {"llama": ("self_attn.o_proj", "mlp.down_proj"), "opt": ("self_attn.out_proj", "fc2")}
+    with torch.no_grad():
+        for b in range(adapter.n_blocks):
+            linears = adapter.linears(b)
+            for name in last[adapter.family.name]:
+                linears[name].weight.zero_()
+                if linears[name].bias is not None:
+                    linears[name].bias.zero_()
+
+
+@pytest.mark.parametrize("family", ["llama", "opt"])
+def test_identity_blocks_keep_gaussian_drift_equal_to_eps(family):
+    model = random_model(ArchSpec(family, 61, 32, 64, 4, 4, 2, 32), seed=1)
+    adapter = Adapter(model, family)
+    identity_blocks(adapter)
+    ids = torch.randint(0, 61, (2, 9), generator=torch.Generator().manual_seed(0))
+    engine = SweepEngine(adapter, clean_trajectory(adapter, ids), "m", 2**30)
+    for k in range(adapter.n_blocks):
+        for row in engine.gaussian(k, [1e-3, 0.1, 1.0], [0, 1]):
+            if row["depth"] < adapter.n_blocks:  # blocks only; the final norm rescales
+                assert row["rel_l2"] == pytest.approx(row["magnitude"], rel=1e-5), row
+
+
+@pytest.mark.parametrize("family", ["llama", "opt", "qwen2"])
+def test_engine_equals_naive_for_every_kind(family):
+    adapter, engine, ids = setup(family, budget=1)  # budget 1 byte: one perturbation per chunk
+    norms = random_norms(adapter)
+    eps, seeds, sparsity = [1e-2, 0.5], [0, 3], 0.6
+    drift = run_sweeps(engine, norms, ["gaussian", "prune", "prune_dir"], eps, seeds, sparsity)
+    traj = engine.traj
+    for k in range(adapter.n_blocks):
+        pruned_out = engine.pruned_block_output(k, norms(k), sparsity)[None]
+        cases = {("prune", sparsity, 0): pruned_out[0]}
+        for s in seeds:
+            for e in eps:
+                u = gaussian_directions(tuple(traj.state(k).shape), s, k)
+                cases[("gaussian", e, s)] = rescale(traj.state(k), u, [e])[0]
+        for e in eps:
+            cases[("prune_dir", e, 0)] = rescale(traj.state(k), pruned_out[0] - traj.state(k), [e])[0]
+        for (kind, mag, seed), injected in cases.items():
+            want = naive_drift(adapter, ids, traj, k, injected)
+            got = drift[
+                (drift["kind"] == kind)
+                & (drift["inject_block"] == k)
+                & (drift["magnitude"] == mag)
+                & (drift["seed"] == seed)
+            ].set_index("depth")
+            assert sorted(got.index) == sorted(want)
+            for depth, (rel, cos) in want.items():
+                assert got.loc[depth, "rel_l2"] == pytest.approx(rel, rel=1e-5, abs=1e-7), (kind, k, depth)
+                assert got.loc[depth, "cos"] == pytest.approx(cos, rel=1e-5, abs=1e-7), (kind, k, depth)
+
+
+def test_prune_injection_is_block_k_pruned_with_wanda():
+    adapter, engine, _ = setup("llama")
+    norms = random_norms(adapter)
+    k, s = 2, 0.5
+    out = engine.pruned_block_output(k, norms(k), s)
+    linears = adapter.linears(k)
+    saved = {n: lin.weight.detach().clone() for n, lin in linears.items()}
+    with torch.no_grad():
+        for n, lin in linears.items():
+            lin.weight.masked_fill_(wanda_mask(lin.weight, norms(k)[n], s), 0)
+        expected = adapter.run_block(k, engine.traj.state(k - 1))
+        for n, lin in linears.items():
+            lin.weight.copy_(saved[n])
+    assert torch.equal(out, expected)
+    assert torch.equal(adapter.run_block(k, engine.traj.state(k - 1)), engine.traj.state(k)), "model mutated"
+
+
+def test_results_do_not_depend_on_the_chunking():
+    _, small, _ = setup("llama", budget=1)
+    _, large, _ = setup("llama", budget=2**34)
+    assert small.chunk == 1 and large.chunk > 10
+    a = run_sweeps(small, lambda k: {}, ["gaussian"], [1e-3, 0.3, 1.0], [0, 1], 0.5)
+    b = run_sweeps(large, lambda k: {}, ["gaussian"], [1e-3, 0.3, 1.0], [0, 1], 0.5)
+    assert (a["rel_l2"] - b["rel_l2"]).abs().max() < 1e-6
+
+
+def test_non_finite_states_name_model_block_and_magnitude():
+    adapter, engine, _ = setup("llama")
+    with torch.no_grad():
+        adapter.linears(2)["mlp.down_proj"].weight.fill_(float("inf"))
+    with pytest.raises(FloatingPointError, match=r"model 'm'.*block 1 with magnitude 0\.1"):
+        engine.gaussian(1, [0.1], [0])
+
+
+def test_engine_counts_only_necessary_block_forwards():
+    _, engine, _ = setup("llama", n_blocks=6)
+    run_sweeps(engine, lambda k: {}, ["gaussian"], [0.1, 1.0], [0], 0.5)
+    assert engine.chunk >= 2  # both magnitudes in one batch
+    assert engine.block_forwards == sum(6 - 1 - k for k in range(6))
+
+
+def test_eps_grid_and_directions():
+    grid = eps_grid(1e-4, 1.0, 9)
+    assert grid[0] == pytest.approx(1e-4) and grid[-1] == pytest.approx(1.0) and len(grid) == 9
+    assert math.log10(grid[1]) - math.log10(grid[0]) == pytest.approx(0.5)
+    u = gaussian_directions((2, 3, 8), seed=0, block=1)
+    assert torch.allclose(u.norm(dim=-1), torch.ones(2, 3))
+    assert torch.equal(u, gaussian_directions((2, 3, 8), seed=0, block=1))
+    assert not torch.equal(u, gaussian_directions((2, 3, 8), seed=1, block=1))
+
+
+def test_chunk_size_respects_the_budget():
+    adapter, _, _ = setup("llama")
+    one = chunk_size(adapter, n_seq=3, seqlen=10, budget_bytes=1)
+    many = chunk_size(adapter, n_seq=3, seqlen=10, budget_bytes=2**30)
+    assert one == 1 and many > 100
+
+
+def test_token_drift_matches_a_per_token_loop():
+    gen = torch.Generator().manual_seed(7)
+    clean = torch.randn(2, 3, 5, generator=gen)
+    pert = clean[None] + 0.3 * torch.randn(4, 2, 3, 5, generator=gen)
+    rel, cos = token_drift(pert, clean)
+    for p in range(4):
+        rels, coss = [], []
+        for n in range(2):
+            for t in range(3):
+                a, b = pert[p, n, t].double(), clean[n, t].double()
+                rels.append(float((a - b).norm() / b.norm()))
+                coss.append(float(a @ b / (a.norm() * b.norm())))
+        assert float(rel[p]) == pytest.approx(sum(rels) / 6, rel=1e-6)
+        assert float(cos[p]) == pytest.approx(sum(coss) / 6, rel=1e-6)

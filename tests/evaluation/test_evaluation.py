@@ -1,0 +1,133 @@
+"""Perplexity protocol and loading a cell's pruned weights."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from absorbprune.evaluation.perplexity import ppl_row, window_losses
+from absorbprune.models.adapter import Adapter
+from absorbprune.models.tiny import ArchSpec, random_model
+from absorbprune.plan.cell import CELL_PATTERN, Cell
+from absorbprune.pruning.records import load_pruned_weights, pruned_weights
+from absorbprune.pruning.sequential import PruneSpec, prune_model
+from absorbprune.tables.cells import CELL_KEYS, PPL, ZEROSHOT
+
+CPU = torch.device("cpu")
+SPEC = ArchSpec("llama", 50, 16, 32, 2, 2, 1, 32)
+
+
+def test_ppl_is_the_exponential_of_the_mean_window_loss_tail_dropped():
+    model = random_model(SPEC, seed=0)
+    ids = torch.randint(0, 50, (1, 70), generator=torch.Generator().manual_seed(0))
+    cell = Cell.dense("m").keys()
+    row = ppl_row(model, ids, 16, 3, cell, "local").iloc[0]
+    with torch.no_grad():
+        losses = [
+            float(model(input_ids=ids[:, w * 16 : (w + 1) * 16], labels=ids[:, w * 16 : (w + 1) * 16]).loss)
+            for w in range(4)
+        ]
+    assert row["n_windows"] == 4 and row["ppl"] == pytest.approx(math.exp(sum(losses) / 4), rel=1e-5)
+    assert list(ppl_row(model, ids, 16, 3, cell, "local").columns) == PPL.names
+    capped = ppl_row(model, ids, 16, 3, cell, "local", max_windows=2).iloc[0]
+    assert capped["n_windows"] == 2 and capped["ppl"] == pytest.approx(  # windows 0 and 2 of 4
+        math.exp((losses[0] + losses[2]) / 2), rel=1e-5
+    )
+    every = ppl_row(model, ids, 16, 3, cell, "local", max_windows=99).iloc[0]
+    assert every["n_windows"] == 4 and every["ppl"] == row["ppl"]
+
+
+def test_non_finite_loss_is_an_error():
+    model = random_model(SPEC, seed=0)
+    with torch.no_grad():
+        model.lm_head.weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="non-finite loss"):
+        window_losses(model, torch.arange(40) % 50, 16)
+
+
+def test_loading_pruned_weights_reproduces_the_pruned_model():
+    ids = torch.randint(0, 50, (3, 12), generator=torch.Generator().manual_seed(1))
+    pruned = Adapter(random_model(SPEC, seed=0), "llama")
+    prune_model(pruned, ids, [0.5, 0.7], PruneSpec("wanda", None, 2), CPU)
+    dense = Adapter(random_model(SPEC, seed=0), "llama")
+    load_pruned_weights(dense, pruned_weights(pruned))
+    with torch.no_grad():
+        assert torch.equal(dense.model(input_ids=ids).logits, pruned.model(input_ids=ids).logits)
+    with pytest.raises(KeyError, match=r"no '1\.mlp\.up_proj'"):
+        load_pruned_weights(dense, {k: v for k, v in pruned_weights(pruned).items() if k != "1.mlp.up_proj"})
+
+
+def test_cell_from_wildcards_has_the_key_columns_and_the_path_it_came_from():
+    tags = {
+        "model": "m",
+        "pruner": "wanda",
+        "structure": "2-4",
+        "allocation_variant": "owl-lambda0.05",
+        "correction_variant": "paper-gamma0.1",
+        "sparsity": "0.5",
+        "seed": "2",
+    }
+    cell = Cell.from_wildcards(tags)
+    assert cell.keys() == {
+        "model": "m",
+        "pruner": "wanda",
+        "structure": "2:4",
+        "allocation": "owl",
+        "correction": "paper",
+        "sparsity": 0.5,
+        "seed": 2,
+        "allocation_variant": "owl-lambda0.05",
+        "correction_variant": "paper-gamma0.1",
+    }
+    assert list(cell.keys()) == [f.name for f in CELL_KEYS]
+    assert cell.tags() == tags and CELL_PATTERN.format(**tags) == cell.path() and cell.nm == (2, 4)
+    assert cell.label() == "m/wanda/2:4/owl-lambda0.05/paper-gamma0.1/0.5/2"
+    dense = Cell.from_wildcards({"model": "m"})
+    assert dense.keys()["pruner"] == "dense" and dense.keys()["seed"] == -1 and dense.path() == "m/dense"
+
+
+def _measured(cell: Cell):
+    """A dense model's measures without zero-shot tasks, as evaluate returns them."""
+    from absorbprune.evaluation.cell import EvalData, EvalSpec, PerplexitySpec, ZeroshotSpec, evaluate
+
+    adapter = Adapter(random_model(SPEC, seed=0), "llama")
+    ids = torch.randint(0, 50, (1, 40), generator=torch.Generator().manual_seed(0))
+    ppl = PerplexitySpec("local", 16, 2, None)
+    spec = EvalSpec(ppl, ppl, ZeroshotSpec())
+    return adapter, evaluate(adapter.model, None, cell, spec, EvalData(ids, ids[:, :32]), CPU)
+
+
+def test_a_cell_writes_the_same_files_whatever_the_config(tmp_path):
+    """Without zero-shot tasks the zero-shot table is written empty (static outputs); the kept
+    weights are their own rule's file; the dense reference has none to keep."""
+    import json
+
+    import pandas as pd
+    from safetensors.torch import load_file
+
+    from absorbprune.core.provenance import read_parquet_provenance
+    from absorbprune.pruning.records import PrunedCell, dense_cell
+
+    cell = Cell.dense("m")
+    adapter, measures = _measured(cell)
+    out = {k: str(tmp_path / f"{k}.parquet") for k in ("ppl", "valid_ppl", "zeroshot")}
+    measures.write(out["ppl"], out["valid_ppl"], out["zeroshot"], str(tmp_path / "raw.json"), {"stage": "x"})
+    dense = dense_cell(adapter, cell)
+    dense.write_linears(str(tmp_path / "linears.parquet"), {"stage": "x"})
+    assert pd.read_parquet(out["ppl"])["n_windows"].iloc[0] == 2
+    assert pd.read_parquet(out["valid_ppl"])["n_windows"].iloc[0] == 2
+    zs = pd.read_parquet(out["zeroshot"])
+    assert (
+        zs.empty
+        and list(zs.columns) == ZEROSHOT.names
+        and json.loads((tmp_path / "raw.json").read_text()) == {}
+    )
+    assert read_parquet_provenance(str(tmp_path / "linears.parquet"))["stage"] == "x"
+    with pytest.raises(ValueError, match="no pruned weights"):
+        dense.write_weights(str(tmp_path / "x.safetensors"), {})
+    assert not (tmp_path / "x.safetensors").exists()
+    kept = PrunedCell(dense.linears, {"0.self_attn.q_proj": torch.ones(2, 2)})
+    kept.write_weights(str(tmp_path / "w.safetensors"), {})
+    assert torch.equal(load_file(tmp_path / "w.safetensors")["0.self_attn.q_proj"], torch.ones(2, 2))

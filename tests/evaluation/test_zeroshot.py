@@ -1,0 +1,81 @@
+"""Zero-shot through lm-eval on an in-memory model: a built-in task scored as a naive
+log-likelihood argmax would score it, results tidied, an unloadable task refused up front."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from absorbprune.data.codeline import build_codeline
+from absorbprune.evaluation.zeroshot import builtin_task_config, run_zeroshot, tidy_results
+from absorbprune.models.tiny import ArchSpec, random_model
+
+KW = dict(n_docs=12, n_choices=3, context_chars=60, min_line_chars=6, max_line_chars=40, seed=0)
+
+
+@pytest.fixture(scope="module")
+def files(texts) -> dict[str, pd.DataFrame]:
+    return {"corpus_test": pd.DataFrame({"path": [f"f{i}.py" for i in range(len(texts))], "text": texts})}
+
+
+def test_builtin_task_config_reads_the_given_file(tmp_path):
+    config = builtin_task_config("codeline", tmp_path / "docs.parquet")
+    assert config["task"] == "codeline" and config["output_type"] == "multiple_choice"
+    assert config["dataset_kwargs"]["data_files"]["test"] == str((tmp_path / "docs.parquet").resolve())
+    assert config["metric_list"][0]["metric"] == "acc"
+
+
+def _naive_accuracy(model, tokenizer, docs: pd.DataFrame) -> float:
+    """Pick the choice with the highest summed log-probability given the context (lm-eval's acc),
+    encoding context and continuation as lm-eval's HFLM does (whole string, context prefix split)."""
+    correct = 0
+    for _, doc in docs.iterrows():
+        scores = []
+        ctx = tokenizer(doc["context"], add_special_tokens=False)["input_ids"]
+        for choice in doc["choices"]:
+            whole = tokenizer(doc["context"] + choice, add_special_tokens=False)["input_ids"]
+            cont = whole[len(ctx) :]
+            ids = torch.tensor([ctx + cont])
+            with torch.no_grad():
+                logp = torch.log_softmax(model(ids).logits[0].double(), -1)
+            scores.append(sum(float(logp[len(ctx) - 1 + i, t]) for i, t in enumerate(cont)))
+        correct += int(max(range(len(scores)), key=scores.__getitem__) == doc["label"])
+    return correct / len(docs)
+
+
+def test_lm_eval_accuracy_equals_a_naive_loglikelihood_argmax(files, tokenizer, tmp_path):
+    docs = build_codeline(files, **KW)
+    path = tmp_path / "codeline.parquet"
+    docs.to_parquet(path)
+    spec = ArchSpec("llama", len(tokenizer), 16, 32, 2, 2, 1, 128)
+    model = random_model(spec, seed=3).eval()
+    results = run_zeroshot(
+        model, tokenizer, ["codeline"], {"codeline": path}, batch_size=5, limit=None, seed=0
+    )
+    cell = {"model": "m", "pruner": "dense"}
+    table = tidy_results(results, ["codeline"], "acc", cell)
+    assert table["value"].iloc[0] == pytest.approx(_naive_accuracy(model, tokenizer, docs), abs=1e-12)
+    assert table["n_docs"].iloc[0] == 12 and table["stderr"].iloc[0] > 0
+    assert table[["model", "pruner", "task", "metric"]].iloc[0].tolist() == ["m", "dense", "codeline", "acc"]
+
+
+def test_tidy_results_names_a_missing_metric():
+    results = {"results": {"boolq": {"acc,none": 0.5, "acc_stderr,none": 0.01}}}
+    table = tidy_results(results, ["boolq"], "acc", {"model": "m"})
+    assert table["value"].iloc[0] == 0.5 and table["stderr"].iloc[0] == 0.01
+    with pytest.raises(KeyError, match=r"acc_norm.*boolq"):
+        tidy_results(results, ["boolq"], "acc_norm", {"model": "m"})
+    no_stderr = {"results": {"rte": {"acc,none": 0.6, "acc_stderr,none": "N/A"}}}
+    assert math.isnan(tidy_results(no_stderr, ["rte"], "acc", {})["stderr"].iloc[0])
+
+
+def test_a_task_that_cannot_load_fails_before_evaluation_naming_the_remedy():
+    from absorbprune.core.network import set_network
+    from absorbprune.evaluation.zeroshot import TaskUnavailable
+
+    set_network(False)  # offline, as every job is unless allow_network is set
+    with pytest.raises(TaskUnavailable, match=r"no_such_task.*prefetch.*evaluation\.zeroshot\.tasks"):
+        run_zeroshot(None, None, ["no_such_task"], {}, batch_size=1, limit=None, seed=0)

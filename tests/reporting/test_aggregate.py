@@ -1,0 +1,158 @@
+"""The grid table from per-job rows (reporting.grid_table), and the paper_claims table
+(reporting.claims)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from absorbprune.plan.cell import Cell
+from absorbprune.reporting.claims import paper_claims
+from absorbprune.reporting.grid_table import KEYS, grid_table
+
+
+def _cell(alloc: str, corr: str) -> dict:
+    """A cell's key columns (per-cell files carry the method names and the variants)."""
+    return Cell("m", "wanda", "unstructured", alloc, corr, 0.5, 0).keys()
+
+
+CELLS = [Cell.dense("m").keys(), _cell("owl", "none"), _cell("owl", "absorption-gamma0.05")]
+
+
+def _linears() -> pd.DataFrame:
+    rows = []
+    for i, cell in enumerate(CELLS):
+        rows += [{**cell, "params": 100, "zeros": 10 * i}, {**cell, "params": 300, "zeros": 100 * i}]
+    return pd.DataFrame(rows)
+
+
+def _ppl(values=(10.0, 20.0, 18.0)) -> pd.DataFrame:
+    return pd.DataFrame([{**c, "ppl": p, "ppl_dataset": "local"} for c, p in zip(CELLS, values, strict=True)])
+
+
+def _zeroshot() -> pd.DataFrame:
+    values = {0: (0.8, 0.6), 1: (0.5, 0.3), 2: (0.55, 0.35)}
+    return pd.DataFrame(
+        [
+            {**c, "task": t, "value": values[i][j], "stderr": 0.03 if j else 0.04}
+            for i, c in enumerate(CELLS)
+            for j, t in enumerate(["a", "b"])
+        ]
+    )
+
+
+def test_grid_joins_zeros_perplexities_and_mean_accuracy():
+    grid = grid_table(_linears(), _ppl(), _zeroshot(), _ppl((11.0, 21.0, 19.0)))
+    corrected = grid[grid["correction"] == "absorption"].iloc[0]
+    assert corrected["correction_variant"] == "absorption-gamma0.05"
+    assert corrected["variant"] == "owl/absorption-gamma0.05"
+    owl = grid.set_index(["allocation", "correction"]).loc[("owl", "none")]
+    assert owl["achieved_sparsity"] == pytest.approx((10 + 100) / 400) and owl["n_prunable_params"] == 400
+    assert owl["ppl"] == 20.0 and owl["valid_ppl"] == 21.0
+    assert owl["zeroshot_mean"] == pytest.approx(0.4) and owl["zeroshot_tasks"] == 2
+    assert owl["zeroshot_stderr"] == pytest.approx(math.hypot(0.04, 0.03) / 2)  # stderr of a mean of two
+    dense = grid[grid["pruner"] == "dense"].iloc[0]
+    assert dense["achieved_sparsity"] == 0.0 and dense["seed"] == -1
+
+
+def test_grid_without_zeroshot_has_nan_means():
+    grid = grid_table(_linears(), _ppl(), None)
+    assert grid["zeroshot_mean"].isna().all() and (grid["zeroshot_tasks"] == 0).all()
+
+
+def test_grid_refuses_missing_or_duplicate_cells():
+    with pytest.raises(ValueError, match="without both"):
+        grid_table(_linears(), _ppl().iloc[:2], None)
+    with pytest.raises(ValueError, match="duplicate"):
+        grid_table(_linears(), pd.concat([_ppl(), _ppl().iloc[:1]]), None)
+    with pytest.raises(ValueError, match="without zero-shot"):
+        grid_table(_linears(), _ppl(), _zeroshot().iloc[:4])
+
+
+def test_the_grid_keys_are_the_cell_keys_names_first_then_variants():
+    grid = grid_table(_linears(), _ppl(), _zeroshot())
+    assert list(grid.columns[: len(KEYS) + 1]) == [*KEYS, "variant"]
+    assert KEYS[-2:] == ["allocation_variant", "correction_variant"]
+    assert set(grid["correction"]) == {"none", "absorption"}
+    assert set(grid["correction_variant"]) == {"none", "absorption-gamma0.05"}
+
+
+def _findings(**over) -> pd.DataFrame:
+    row = {
+        "model": "m",
+        "sparsity": 0.7,
+        "n_blocks": 4,
+        "share_absorbing": 0.5,
+        "first_absorbing_block": 2,
+        "absorbing_mean_depth": 2.5,
+        "amplifying_mean_depth": 0.5,
+        "absorbing_are_later": True,
+        "drift_monotone_share": 0.75,
+        "drift_depth_spearman": -0.8,
+        "cos_depth_spearman": 0.4,
+        "n_amplifying_local": 1,
+        "amplifying_blocks_local": "1",
+        "max_local_gain": 1.2,
+        "max_local_gain_block": 1,
+        "small_eps": 1e-4,
+        "small_eps_all_amplify": False,
+        "share_blocks_with_transition": 0.25,
+        "median_eps_star": 0.1,
+        "n_seeds": 3,
+    }
+    return pd.DataFrame([{**row, **over}])
+
+
+def _headline(changes: dict[tuple[str, str], tuple[float, bool]]) -> pd.DataFrame:
+    rows = []
+    for (alloc, corr), (change, sig) in changes.items():
+        rows.append(
+            {
+                "model": "m",
+                "pruner": "wanda",
+                "allocation": alloc,
+                "correction": corr,
+                "sparsity": 0.7,
+                "ppl_change_pct": change,
+                "ppl_change_pct_se": 1.0,
+                "significant": sig,
+                "zeroshot_change": 0.5,
+                "zeroshot_change_se": 1.0,
+                "zeroshot_significant": False,
+                "n_seeds": 3,
+                "selected_hp": "gamma=0.05",
+                "beats_controls": "true",
+                "vs_controls": "depth: -1.00 +- 0.50",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_paper_claims_hold_or_fail_with_their_numbers():
+    head = _headline({("owl", "paper"): (-4.0, True), ("alphapruning", "paper"): (-2.0, False)})
+    claims = paper_claims(_findings(), head).set_index("claim")
+    assert (
+        claims.loc[
+            "early blocks amplify pruning-scale perturbations, middle and late blocks absorb them", "holds"
+        ]
+        == 1.0
+    )
+    assert claims.loc["small perturbations are amplified everywhere", "holds"] == 0.0
+    ppl = claims.loc["the paper's correction lowers perplexity on OWL and AlphaPruning at 70%"]
+    assert ppl["measured"] == pytest.approx(-3.0)
+    assert ppl["holds"] == 0.0  # AlphaPruning's change is not significant
+    assert "owl: -4.00 +- 1.00" in ppl["detail"]
+    ours = claims.loc["our correction lowers perplexity on OWL and AlphaPruning at 70%"]
+    assert np.isnan(ours["holds"]) and "not run" in ours["detail"]
+    both = paper_claims(
+        _findings(), _headline({("owl", "paper"): (-4.0, True), ("alphapruning", "paper"): (-2.0, True)})
+    )
+    assert (
+        both.set_index("claim").loc[
+            "the paper's correction lowers perplexity on OWL and AlphaPruning at 70%", "holds"
+        ]
+        == 1.0
+    )

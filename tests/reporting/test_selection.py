@@ -1,0 +1,146 @@
+"""Held-out selection (docs/methods.md 5.4) and the headline's paired uncertainty (5.5)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from absorbprune.plan.cell import Cell
+from absorbprune.plan.config.validate import resolve
+from absorbprune.plan.grid import selection_candidates
+from absorbprune.reporting.headline import headline_table, mean_se
+from absorbprune.reporting.selection import choose
+
+
+def _config(**grid):
+    cfg = resolve(
+        {
+            "models": {"m": {"source": "builtin", "family": "llama", "arch": {"n_blocks": 4}}},
+            "calibration": {"seeds": [0, 1, 2]},
+            "sweeps": {"eps_points": 5},
+            "allocation": {"owl": {"lambda": [0.04, 0.08]}, "paper": {"gamma": [0, 0.05, 0.1]}},
+            "grid": {
+                "models": ["m"],
+                "allocations": ["owl"],
+                "corrections": ["none", "paper", "flipped"],
+                "sparsities": [0.7],
+                **grid,
+            },
+        }
+    )
+    return cfg
+
+
+def test_candidates_tune_the_base_and_gamma_together_with_gamma_zero_the_base():
+    cands = selection_candidates(_config())
+    groups = {}
+    for c in cands:
+        groups.setdefault(c.correction, []).append(
+            (c.allocation_variant, c.correction_variant, c.hyperparameters)
+        )
+    assert len(groups["none"]) == 2  # the two lambdas
+    paper = groups["paper"]
+    assert len(paper) == 6  # 2 lambdas x 3 gammas
+    zero = [p for p in paper if dict(p[2])["gamma"] == 0.0]
+    assert {p[1] for p in zero} == {"none"}  # gamma 0 is the base's own cell
+    assert {p[1] for p in groups["flipped"]} == {"none", "flipped-gamma0.05", "flipped-gamma0.1"}
+
+
+def _valid(cands, ppl_of) -> pd.DataFrame:
+    rows = []
+    for c in {(c.allocation_variant, c.correction_variant) for c in cands}:
+        for seed in (0, 1, 2):
+            keys = Cell("m", "wanda", "unstructured", c[0], c[1], 0.7, seed).keys()
+            rows.append({**keys, "ppl": ppl_of(c[0], c[1], seed)})
+    return pd.DataFrame(rows)
+
+
+def _ppl(alloc, corr, seed):
+    base = {"owl-lambda0.04": 30.0, "owl-lambda0.08": 28.0}[alloc]
+    step = {"none": 0.0, "paper-gamma0.05": -1.0, "paper-gamma0.1": 2.0}.get(corr, 1.0)
+    return base + step + 0.1 * seed
+
+
+def test_choose_keeps_the_lowest_mean_validation_perplexity_per_group():
+    cfg = _config()
+    cands = [asdict(c) for c in selection_candidates(cfg)]
+    table = choose(_valid(selection_candidates(cfg), _ppl), cands, [0, 1, 2])
+    chosen = table[table["selected"]].drop_duplicates(["correction"]).set_index("correction")
+    assert chosen.loc["none", "allocation_variant"] == "owl-lambda0.08"
+    assert chosen.loc["paper", "correction_variant"] == "paper-gamma0.05"
+    assert chosen.loc["flipped", "correction_variant"] == "none"  # every flipped candidate is worse
+    assert chosen.loc["paper", "candidate"] == "gamma=0.05,lambda=0.08"
+    # long format: one row per candidate x seed x tunable hyperparameter
+    assert len(table[table["correction"] == "paper"]) == 6 * 3 * 2
+    assert table["valid_ppl_mean"].notna().all()
+
+
+def test_choose_reads_only_validation_rows_and_names_a_missing_cell():
+    cfg = _config()
+    cands = [asdict(c) for c in selection_candidates(cfg)]
+    valid = _valid(selection_candidates(cfg), _ppl)
+    with pytest.raises(KeyError, match="no validation perplexity"):
+        choose(valid[valid["seed"] != 2], cands, [0, 1, 2])
+
+
+def test_mean_se():
+    m, se = mean_se([1.0, 2.0, 3.0])
+    assert m == 2.0 and se == pytest.approx(1.0 / math.sqrt(3))
+    assert math.isnan(mean_se([1.0])[1])
+
+
+def _grid(cands, test_of) -> pd.DataFrame:
+    valid = _valid(cands, _ppl)
+    grid = valid.rename(columns={"ppl": "valid_ppl"})
+    grid["ppl"] = [
+        test_of(a, c, s)
+        for a, c, s in zip(grid["allocation_variant"], grid["correction_variant"], grid["seed"], strict=True)
+    ]
+    grid["zeroshot_mean"] = 0.5
+    grid["zeroshot_stderr"] = 0.05
+    return grid
+
+
+def test_headline_pairs_per_seed_and_compares_with_the_controls():
+    cfg = _config()
+    cands = selection_candidates(cfg)
+    choices = choose(_valid(cands, _ppl), [asdict(c) for c in cands], [0, 1, 2])
+
+    def test_of(alloc, corr, seed):
+        base = 28.0 + seed
+        return {"none": base, "paper-gamma0.05": base * (0.95 + 0.01 * seed)}.get(corr, base * 1.1)
+
+    head = headline_table(_grid(cands, test_of), choices, {"flipped": "paper"}).set_index("correction")
+    paper = head.loc["paper"]
+    changes = [100 * (0.95 + 0.01 * s - 1) for s in (0, 1, 2)]
+    assert paper["ppl_change_pct"] == pytest.approx(np.mean(changes))
+    assert paper["ppl_change_pct_se"] == pytest.approx(np.std(changes, ddof=1) / math.sqrt(3))
+    assert paper["significant"] and paper["beats_base"] and paper["n_seeds"] == 3
+    assert paper["selected_hp"] == "gamma=0.05,lambda=0.08" and paper["selected_base_hp"] == "lambda=0.08"
+    assert paper["zeroshot_base"] == paper["zeroshot_corrected"] == 50.0  # points, the change's unit
+    assert paper["zeroshot_change"] == 0.0 and paper["zeroshot_change_stderr"] == pytest.approx(
+        100 * math.hypot(0.05, 0.05)
+    )
+    # flipped: validation chose gamma 0, so it is the base: no change, and the correction beats it
+    flipped = head.loc["flipped"]
+    assert (
+        flipped["kind"] == "control" and flipped["control_of"] == "paper" and flipped["ppl_change_pct"] == 0.0
+    )
+    assert paper["beats_controls"] == "true" and paper["vs_controls"].startswith("flipped: -")
+
+
+def test_verdict_says_when_validation_kept_the_base():
+    from absorbprune.reporting.headline import _verdict
+
+    row = {"ppl_change_pct": 0.0, "ppl_change_pct_se": 0.0, "significant": False, "n_seeds": 3}
+    for hp in ("gamma=0,lambda=0.08", "eps=0.3,gamma=0", "gamma=0"):
+        assert _verdict({**row, "selected_hp": hp}, []).startswith("validation chose gamma = 0")
+    text = _verdict(
+        {**row, "ppl_change_pct": -3.0, "significant": True, "selected_hp": "gamma=0.05"},
+        [("depth", 1.0, 0.5)],
+    )
+    assert "lowers perplexity -3.00%" in text and "no better than depth" in text

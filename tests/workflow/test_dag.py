@@ -1,0 +1,135 @@
+"""The DAG a dry run plans, before any job: its shape for the default config and the presets, and
+bad configs stopped before any job naming the key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from helpers import copy_workflow, planned_jobs, snakemake
+
+pytestmark = pytest.mark.slow
+
+
+def test_dry_run_dag_shape_of_the_default_config(tmp_path):
+    wf = copy_workflow(tmp_path)
+    assert planned_jobs(wf) == {
+        "corpus": 1,  # the built-in corpus: calibration, perplexity, validation and codeline text
+        "convert_gguf": 1,  # SmolLM2's GGUF file -> results/models/smollm2 (no tokenizer or training jobs)
+        "calibration_tokens": 3,  # one calibration set per seed
+        "audit_tokens": 1,
+        "calibrate": 3,
+        "sweep_magnitude": 3,
+        "sweep_prune": 3,  # 0.7 per seed (no extra sparsities in the default)
+        "absorption": 3,
+        "paper_coefficients": 3,
+        "findings": 1,
+        "sweep_figures": 1,
+        "sweep_summary": 1,
+        # (owl, alphapruning) x (none + paper, absorption, depth, shuffled, flipped at gamma 0.05)
+        # x 0.7 x 3 seeds; gamma 0 is the base's own cell
+        "allocate": 36,
+        "allocation_summary": 1,
+        "prune_evaluate": 36,  # prunes a cell and measures it (perplexity, zero-shot) in one job
+        "evaluate_dense": 1,
+        "pruning_summary": 1,
+        "ppl_tokens": 1,
+        "valid_tokens": 1,
+        "zeroshot_data": 1,
+        "select": 1,
+        "aggregate": 1,
+        "paper_claims": 1,
+        "claims_page": 1,
+        "grid_figures": 1,
+        "report_table": 12,
+        "verdict_page": 1,  # the report's verdict page
+        "export_allocations": 1,  # every allocation as JSON, one job
+        "export_model": 1,  # export.models: OWL + the paper's correction, as selected
+        "all": 1,
+    }
+
+
+def test_dry_run_with_tiny_models_beside_the_gguf_model(tmp_path):
+    """Both model-writing rules claim results/models/{model}: each only for its own source."""
+    wf = copy_workflow(tmp_path)
+    (wf / "both.yaml").write_text(yaml.safe_dump({"grid": {"models": ["smollm2", "tiny-llama"]}}))
+    jobs = planned_jobs(wf, "--configfile", "both.yaml")
+    assert jobs["convert_gguf"] == 1 and jobs["train_tiny"] == 1 and jobs["tokenizer"] == 1
+
+
+def test_a_tiny_sparsity_round_trips_through_the_path_tags(tmp_path):
+    """str(1e-05) is '1e-05': every wildcard matches the tags this config writes, so a legal tiny
+    sparsity plans its cells instead of failing at DAG building."""
+    wf = copy_workflow(tmp_path)
+    (wf / "tiny.yaml").write_text(
+        yaml.safe_dump({"grid": {"sparsities": [1e-05]}, "sweeps": {"extra_sparsities": [0.7]}})
+    )
+    jobs = planned_jobs(wf, "--configfile", "tiny.yaml")
+    assert jobs["prune_evaluate"] == 36 and jobs["sweep_prune"] == 6  # 2 sparsities x 3 seeds
+
+
+def test_paper_preset_dry_run_lists_every_job(tmp_path):
+    wf = copy_workflow(tmp_path)
+    # corrections: none + (paper, absorption and the three controls) x 2 non-zero gammas
+    models, pruners, allocations, corrections, sparsities, seeds = 5, 2, 5, 1 + 5 * 2, 4, 3
+    cells = models * pruners * allocations * corrections * sparsities * seeds
+    per_model = {
+        "calibration_tokens": seeds,  # C4: no built-in corpus, tokenizer or training jobs
+        "audit_tokens": 1,
+        "calibrate": seeds,
+        "sweep_magnitude": seeds,
+        "sweep_prune": (sparsities + 2) * seeds,  # the grid's plus sweeps.extra_sparsities
+        "absorption": (sparsities + 2) * seeds,
+        "paper_coefficients": seeds,
+        "findings": 1,
+        "sweep_figures": 1,
+        "grid_figures": 1,
+        "ppl_tokens": 1,
+        "valid_tokens": 1,
+        "evaluate_dense": 1,
+    }
+    expected = {rule: n * models for rule, n in per_model.items()}
+    expected |= {
+        "allocate": cells,  # per pruner: AlphaPruning's eps is set per (model, pruner)
+        "prune_evaluate": cells,  # pruning, perplexity and the seven tasks in one job per cell
+        "allocation_summary": 1,
+        "sweep_summary": 1,
+        "pruning_summary": 1,
+        "select": 1,
+        "aggregate": 1,
+        "paper_claims": 1,
+        "claims_page": 1,
+        "report_table": 12,
+        "verdict_page": 1,
+        "export_allocations": 1,
+        "export_model": models * pruners,  # the shipped entry: OWL + paper, selected, per model x pruner
+        "all": 1,
+    }
+    assert planned_jobs(wf, "--configfile", "presets/paper.yaml") == expected
+    assert sum(expected.values()) == 13495 + 12
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ({"grid": {"sparsities": [0.5, 1.0]}}, "grid.sparsities[1]"),
+        ({"grid": {"pruners": ["wanda", "obs"]}}, "grid.pruners[1]"),
+        ({"grid": {"allocations": ["owl", "random"]}}, "grid.allocations[1]"),
+        ({"models": {"tiny-opt": {"family": "bloom"}}}, "models.tiny-opt.family"),
+        ({"models": {"mine": {"source": "local", "family": "llama", "path": "/absent"}}}, "models.mine.path"),
+    ],
+)
+def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, override, key):
+    wf = copy_workflow(tmp_path)
+    (wf / "bad.yaml").write_text(yaml.safe_dump(override))
+    out = snakemake(wf, "--configfile", "bad.yaml", check=False)
+    assert out.returncode != 0
+    assert key in out.stdout + out.stderr
+    assert not (wf / "results").exists(), "a job ran before validation failed"
+
+
+def test_prefetch_refuses_to_run_offline(tmp_path):
+    wf = copy_workflow(tmp_path)
+    out = snakemake(wf, "prefetch", "--show-failed-logs", check=False)
+    assert out.returncode != 0
+    assert "allow_network=true" in out.stdout + out.stderr
+    assert not (wf / "results" / "prefetch" / "manifest.json").exists()
