@@ -1,6 +1,7 @@
 # Perturbation absorption (docs/methods.md section 5; src/absorbprune/absorption/): the sweeps per
-# calibration seed (one magnitude job, one prune job per sparsity), our and the paper's absorption
-# coefficients per seed, and the findings, every seed pooled.
+# calibration seed (one magnitude job, one prune job for every swept sparsity: the model is loaded
+# and its clean trajectory computed once), our and the paper's absorption coefficients per seed,
+# and the findings, every seed pooled.
 
 
 rule sweep_magnitude:
@@ -41,15 +42,16 @@ rule sweep_prune:
         norms=rules.calibrate.output.norms,
         model=model_dir,
     output:
-        f"{seed_dir('sweeps')}/prune_s{{sparsity}}.parquet",
+        f"{seed_dir('sweeps')}/prune.parquet",
     log:
-        f"{RESULTS}/logs/sweep_prune/{{model}}_s{{sparsity}}_seed{{seed}}.log",
+        f"{RESULTS}/logs/sweep_prune/{{model}}_seed{{seed}}.log",
     conda:
         ENV
     params:
         code=code("sweep_prune"),
         model=model_params,
         sweeps={k: config["sweeps"][k] for k in ("n_sweep", "memory_budget_gb", "max_tokens_per_forward")},
+        sparsities=[float(s) for s in SWEEP_SPARSITIES],
     script:
         "scripts/sweep_prune.py"
 
@@ -87,7 +89,7 @@ rule paper_coefficients:
 
 rule findings:
     input:
-        prune=expand(rules.sweep_prune.output[0], seed=SEEDS, sparsity=MAIN_SPARSITY, allow_missing=True),
+        prune=expand(rules.sweep_prune.output[0], seed=SEEDS, allow_missing=True),
         magnitude=expand(rules.sweep_magnitude.output[0], seed=SEEDS, allow_missing=True),
         gains=expand(rules.absorption.output.gains, seed=SEEDS, sparsity=MAIN_SPARSITY, allow_missing=True),
     output:
@@ -108,8 +110,7 @@ rule findings:
 rule sweep_summary:
     input:
         absorption=[p for s in SWEEP_SPARSITIES for p in per_seed("absorption", f"coefficients_s{s}.parquet")],
-        drift=per_seed("sweeps", "magnitude.parquet")
-        + [p for s in SWEEP_SPARSITIES for p in per_seed("sweeps", f"prune_s{s}.parquet")],
+        drift=per_seed("sweeps", "magnitude.parquet") + per_seed("sweeps", "prune.parquet"),
         findings=expand(rules.findings.output.findings, model=grid_models()),
         local_gains=expand(rules.findings.output.gains, model=grid_models()),
         paper_coefficients=per_seed("absorption", "paper_coefficients.parquet"),

@@ -5,7 +5,16 @@ import re
 from dataclasses import asdict
 from pathlib import Path
 
-from absorbprune.plan.cell import ALLOCATION_PATTERN, CELL_LOG_PATTERN, CELL_PATTERN, SEED_PATTERN, sparsity_tag
+from absorbprune.plan.cell import (
+    ALLOCATION_PATTERN,
+    CELL_LOG_PATTERN,
+    CELL_PATTERN,
+    GROUP_PATTERN,
+    SEED_PATTERN,
+    Cell,
+    sparsity_tag,
+    structure_tag,
+)
 from absorbprune.plan.codedeps import code_hash
 from absorbprune.plan.exports import export_targets
 from absorbprune.plan.grid import (
@@ -75,7 +84,9 @@ def train_threads(wildcards):
 
 # ---- data -------------------------------------------------------------------------------------
 # Data products the built-in data rules write, by the name a built-in task's registry entry reads.
-DATA_PRODUCTS = {f"corpus_{split}": f"{RESULTS}/corpus/{split}.parquet" for split in ("train", "valid", "test")}
+DATA_PRODUCTS = {
+    f"corpus_{split}": f"{RESULTS}/corpus/{split}.parquet" for split in ("train", "valid", "test")
+}
 
 
 def corpus_split(source, split):
@@ -111,8 +122,14 @@ CONTROLS = sorted(name for name, entry in CORRECTIONS.items() if entry.meta.cont
 CELLS = cells(config)
 UNSTRUCTURED = [c for c in CELLS if c.structure == "unstructured"]
 CANDIDATES = selection_candidates(config)
+GROUPS = {}  # selection group path (plan.cell.GROUP_PATTERN) -> its candidates
+for _candidate in CANDIDATES:
+    GROUPS.setdefault(_candidate.group_path(), []).append(_candidate)
 EXPORTS = {t.path(): t for t in export_targets(config)}  # export.models: path -> target
 ZEROSHOT = config["evaluation"]["zeroshot"]
+# all: zero-shot on every cell (in prune_evaluate); selected: on the dense model and on each cell
+# that validation chose for some group (rule zeroshot_cell, after the groups' checkpoints).
+ZEROSHOT_ON_SELECTED = ZEROSHOT["cells"] == "selected" and bool(ZEROSHOT["tasks"])
 BUILTIN_TASKS = [t for t in ZEROSHOT["tasks"] if t in ZEROSHOT_TASKS]
 SUMMARY_TABLES = [
     "grid",
@@ -142,6 +159,8 @@ wildcard_constraints:
     allocation_variant=one_of(sorted({*ALLOC_VARIANTS, *(c.allocation_variant for c in CELLS)})),
     correction_variant=one_of(CORR_VARIANTS),
     export=one_of(EXPORTS),
+    allocation=one_of(config["grid"]["allocations"]),
+    correction=one_of(config["grid"]["corrections"]),
     task=one_of(ZEROSHOT_TASKS),
     table=one_of(SUMMARY_TABLES),
 
@@ -172,7 +191,9 @@ PPL_PARAMS = {
     k: config["evaluation"][k] for k in ("ppl_source", "valid_source", "seqlen", "batch_size", "max_windows")
 }
 # Zero-shot settings; a built-in task's own settings reach the jobs through its documents file.
-ZEROSHOT_PARAMS = {k: v for k, v in ZEROSHOT.items() if k not in ZEROSHOT_TASKS}
+ZEROSHOT_PARAMS = {k: v for k, v in ZEROSHOT.items() if k not in ZEROSHOT_TASKS and k != "cells"}
+# What prune_evaluate runs: every task, or none when only the selected cells are asked.
+CELL_ZEROSHOT_PARAMS = {**ZEROSHOT_PARAMS, "tasks": []} if ZEROSHOT_ON_SELECTED else ZEROSHOT_PARAMS
 
 
 def allocation_params(wildcards):
@@ -217,24 +238,89 @@ def task_settings(wildcards):
     return ZEROSHOT[wildcards.task]
 
 
+# ---- held-out selection: one checkpoint per group --------------------------------------------
+def group_path(wildcards):
+    """The selection group a select job's wildcards name (plan.cell.GROUP_PATTERN)."""
+    return GROUP_PATTERN.format(
+        **{k: wildcards[k] for k in ("model", "pruner", "structure", "allocation", "correction", "sparsity")}
+    )
+
+
+def group_wildcards(path):
+    """The wildcards of a group's select job."""
+    names = ("model", "pruner", "structure", "allocation", "correction", "sparsity")
+    values = path.split("/")
+    return dict(zip(names, [*values[:5], values[5].removeprefix("s")], strict=True))
+
+
+def select_inputs(wildcards):
+    """The validation perplexities of the group's candidates at every seed (never a test file)."""
+    cands = GROUPS[group_path(wildcards)]
+    return [f"{cell_dir('eval', c.cell(seed))}/valid_ppl.parquet" for c in cands for seed in SEEDS]
+
+
+def select_candidates(wildcards):
+    return [asdict(c) for c in GROUPS[group_path(wildcards)]]
+
+
+def choice_file(path):
+    return f"{RESULTS}/selection/{path}/choice.parquet"
+
+
+def chosen_cell(path, seed):
+    """The cell validation chose for group ``path`` at ``seed`` (None: every candidate failed);
+    waits for the group's checkpoint."""
+    from absorbprune.reporting.selection import chosen_variants
+
+    checkpoints.select.get(**group_wildcards(path))
+    picked = chosen_variants(choice_file(path)).get(seed)
+    if picked is None:
+        return None
+    c = GROUPS[path][0]
+    return Cell(c.model, c.pruner, c.structure, *picked, c.sparsity, seed)
+
+
+def selected_cells():
+    """Every cell some group chose, at every seed, each once."""
+    picked = {chosen_cell(path, seed) for path in GROUPS for seed in SEEDS}
+    return sorted((c for c in picked if c is not None), key=lambda c: c.path())
+
+
+def zeroshot_tables(wildcards):
+    """The zero-shot rows the summary reads: every cell's (zeroshot.cells: all) or the selected
+    cells' (selected), and every dense model's."""
+    dense = [f"{dense_dir('eval', m)}/zeroshot.parquet" for m in grid_models()]
+    if not ZEROSHOT_ON_SELECTED:
+        return [f"{cell_dir('eval', c)}/zeroshot.parquet" for c in CELLS] + dense
+    return [f"{cell_dir('eval', c)}/zeroshot_selected.parquet" for c in selected_cells()] + dense
+
+
 # ---- exports ----------------------------------------------------------------------------------
 def allocation_exports():
     return sorted({f"{RESULTS}/export/allocations/{c.allocation_path()}.json" for c in CELLS})
 
 
 def export_inputs(wildcards):
-    """What one model export reads: its candidates' allocations and measurements, the selection
-    (for a selected cell), the calibration and evaluation tokens, the model."""
+    """What one model export reads: its cell's allocation and measurements (a selected export: the
+    cell its group's checkpoint chose, so it depends on that group's choice alone), the choice,
+    the calibration and evaluation tokens, the model."""
     target = EXPORTS[wildcards.export]
-    cands, model = target.candidates, target.cell.model
+    model = target.cell.model
+    if target.kind == "selected":
+        cell = chosen_cell(target.group_path(), target.cell.seed)
+        if cell is None:
+            raise ValueError(f"export {wildcards.export}: every candidate of its group failed numerically")
+    else:
+        cell = target.cell
+    zeroshot = "zeroshot_selected" if ZEROSHOT_ON_SELECTED and target.kind == "selected" else "zeroshot"
     return {
-        "allocations": [allocation_file(c) for c in cands],
-        "ppl": [f"{cell_dir('eval', c)}/ppl.parquet" for c in cands],
-        "valid_ppl": [f"{cell_dir('eval', c)}/valid_ppl.parquet" for c in cands],
-        "zeroshot": [f"{cell_dir('eval', c)}/zeroshot.parquet" for c in cands],
-        "linears": [f"{cell_dir('pruned', c)}/linears.parquet" for c in cands],
+        "allocation": allocation_file(cell),
+        "ppl": f"{cell_dir('eval', cell)}/ppl.parquet",
+        "valid_ppl": f"{cell_dir('eval', cell)}/valid_ppl.parquet",
+        "zeroshot": f"{cell_dir('eval', cell)}/{zeroshot}.parquet",
+        "linears": f"{cell_dir('pruned', cell)}/linears.parquet",
         "dense_ppl": f"{dense_dir('eval', model)}/ppl.parquet",
-        "choices": [f"{RESULTS}/selection/choices.parquet"] if target.kind == "selected" else [],
+        "choice": [choice_file(target.group_path())] if target.kind == "selected" else [],
         "tokens": f"{seed_dir('calibration', model, target.cell.seed)}/tokens.safetensors",
         "ppl_tokens": f"{RESULTS}/eval/{model}/ppl_tokens.safetensors",
         "valid_tokens": f"{RESULTS}/eval/{model}/valid_tokens.safetensors",

@@ -14,6 +14,9 @@ rule prune_evaluate:
         valid_tokens=rules.valid_tokens.output[0],
         documents=task_documents,
         model=model_dir,
+        # the canary: a model's dense evaluation (its tasks' data included) runs before any of its
+        # cells, so a broken cache fails once; ancient: a re-measured dense model reruns no cell
+        canary=ancient(f"{RESULTS}/eval/{{model}}/dense/zeroshot.parquet"),
     output:
         linears=f"{RESULTS}/pruned/{CELL_PATTERN}/linears.parquet",
         ppl=f"{RESULTS}/eval/{CELL_PATTERN}/ppl.parquet",
@@ -29,7 +32,7 @@ rule prune_evaluate:
         model=model_params,
         pruning=PRUNING_PARAMS,
         evaluation=PPL_PARAMS,
-        zeroshot=ZEROSHOT_PARAMS,
+        zeroshot=CELL_ZEROSHOT_PARAMS,
     script:
         "scripts/prune_evaluate.py"
 

@@ -2,22 +2,52 @@
 # selection, the summary tables, the paper's claims, the figures and the report's pages.
 
 
-# Held-out selection (docs/methods.md 5.4): reads the validation perplexities only, never a test file.
-rule select:
+# Held-out selection (docs/methods.md 5.4), one job per selection group: it reads its candidates'
+# validation perplexities only, never a test file. A checkpoint: the jobs that need a group's chosen
+# cell (its zero-shot, its export) are planned once the choice is made, and depend on that group's
+# choice alone.
+checkpoint select:
     input:
-        valid=[f"{cell_dir('eval', c)}/valid_ppl.parquet" for c in UNSTRUCTURED],
+        valid=select_inputs,
     output:
-        f"{RESULTS}/selection/choices.parquet",
+        choice_file(GROUP_PATTERN),
     log:
-        f"{RESULTS}/logs/select.log",
+        f"{RESULTS}/logs/select/{GROUP_PATTERN}.log",
     conda:
         ENV
     params:
         code=code("select"),
-        candidates=[asdict(c) for c in CANDIDATES],
+        candidates=select_candidates,
         seeds=SEEDS,
     script:
         "scripts/select.py"
+
+
+# evaluation.zeroshot.cells: selected: zero-shot on a cell some group chose (re-pruned from its
+# files, its test perplexity checked against the grid's first).
+rule zeroshot_cell:
+    input:
+        allocation=rules.allocate.output[0],
+        tokens=rules.calibration_tokens.output[0],
+        ppl=rules.prune_evaluate.output.ppl,
+        ppl_tokens=rules.ppl_tokens.output[0],
+        documents=task_documents,
+        model=model_dir,
+    output:
+        zeroshot=f"{RESULTS}/eval/{CELL_PATTERN}/zeroshot_selected.parquet",
+        raw=f"{RESULTS}/eval/{CELL_PATTERN}/zeroshot_selected.json",
+    log:
+        f"{RESULTS}/logs/zeroshot_cell/{CELL_LOG_PATTERN}.log",
+    conda:
+        ENV
+    params:
+        code=code("zeroshot_cell"),
+        model=model_params,
+        pruning=PRUNING_PARAMS,
+        evaluation=PPL_PARAMS,
+        zeroshot=ZEROSHOT_PARAMS,
+    script:
+        "scripts/zeroshot_cell.py"
 
 
 rule aggregate:
@@ -26,8 +56,8 @@ rule aggregate:
         + [f"{dense_dir('pruned', m)}/linears.parquet" for m in grid_models()],
         ppl=[f"{d}/ppl.parquet" for d in eval_dirs()],
         valid=[f"{d}/valid_ppl.parquet" for d in eval_dirs()],
-        zeroshot=[f"{d}/zeroshot.parquet" for d in eval_dirs()],
-        choices=rules.select.output[0],
+        zeroshot=zeroshot_tables,
+        choices=[choice_file(path) for path in GROUPS],
     output:
         grid=f"{RESULTS}/summary/grid.parquet",
         zeroshot=f"{RESULTS}/summary/zeroshot.parquet",
@@ -40,6 +70,7 @@ rule aggregate:
     params:
         code=code("aggregate"),
         controls={name: hp["of"] for _, (name, hp) in CORR_VARIANTS.items() if "of" in hp},
+        zeroshot_cells=ZEROSHOT["cells"],
     script:
         "scripts/aggregate.py"
 
@@ -65,10 +96,13 @@ rule paper_claims:
 # The drift and transition figures show the first calibration seed's sweep; the local gains pool them.
 rule sweep_figures:
     input:
-        prune=expand(rules.sweep_prune.output[0], seed=FIRST_SEED, sparsity=MAIN_SPARSITY, allow_missing=True),
+        prune=expand(rules.sweep_prune.output[0], seed=FIRST_SEED, allow_missing=True),
         magnitude=expand(rules.sweep_magnitude.output[0], seed=FIRST_SEED, allow_missing=True),
         coefficients=expand(
-            rules.absorption.output.coefficients, seed=FIRST_SEED, sparsity=SWEEP_SPARSITIES, allow_missing=True
+            rules.absorption.output.coefficients,
+            seed=FIRST_SEED,
+            sparsity=SWEEP_SPARSITIES,
+            allow_missing=True,
         ),
         gains=rules.findings.output.gains,
     output:
@@ -161,6 +195,7 @@ rule verdict_page:
     input:
         headline=rules.aggregate.output.headline,
         claims=rules.paper_claims.output[0],
+        grid=rules.aggregate.output.grid,
     output:
         report(
             f"{RESULTS}/report/front/verdict.html",

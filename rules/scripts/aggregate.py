@@ -1,7 +1,5 @@
 """Rule aggregate: summary grid, zeroshot, selection and headline tables from the per-cell tables."""
 
-import pandas as pd
-
 from absorbprune.core.io import write_parquet
 from absorbprune.core.jobs import start
 from absorbprune.reporting.grid_table import grid_table, read_all
@@ -13,10 +11,11 @@ from absorbprune.tables.summary import GRID, HEADLINE, SELECTION, ZEROSHOT_SUMMA
 job = start(snakemake, "aggregate")
 inp, out, prov = snakemake.input, snakemake.output, job.provenance()
 zeroshot = read_all(inp.zeroshot)
-grid = grid_table(read_all(inp.linears), read_all(inp.ppl), zeroshot, read_all(inp.valid))
+every = job.params["zeroshot_cells"] == "all"  # else only the dense models and the selected cells have it
+grid = grid_table(read_all(inp.linears), read_all(inp.ppl), zeroshot, read_all(inp.valid), every)
 write_parquet(zeroshot.reset_index(drop=True), out.zeroshot, ZEROSHOT_SUMMARY, prov)
 write_parquet(grid, out.grid, GRID, prov)
-choices = pd.read_parquet(inp.choices)
+choices = read_all(inp.choices)
 write_parquet(selection_table(choices, grid), out.selection, SELECTION, prov)
 headline = headline_table(grid, choices, job.params["controls"])
 write_parquet(headline if len(headline) else empty(HEADLINE), out.headline, HEADLINE, prov)

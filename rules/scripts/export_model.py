@@ -10,10 +10,10 @@ from absorbprune.pruning.sequential import PruneSpec
 job = start(snakemake, "export")
 inp, p = snakemake.input, job.params
 target, pruning = ExportTarget.from_dict(p["export"]["target"]), p["pruning"]
-cands = zip(inp.allocations, inp.ppl, inp.valid_ppl, inp.zeroshot, inp.linears, strict=True)
+mine = CellFiles(inp.allocation, inp.ppl, inp.valid_ppl, inp.zeroshot, inp.linears)
 files = ExportFiles(
-    tuple(CellFiles(*c) for c in cands), (inp.choices or [None])[0], inp.dense_ppl, inp.tokens,
-    inp.ppl_tokens, inp.valid_tokens, (inp.model or [None])[0],
+    mine, (inp.choice or [None])[0], inp.dense_ppl, inp.tokens, inp.ppl_tokens, inp.valid_tokens,
+    (inp.model or [None])[0],
 )  # fmt: skip
 cell = target.cell
 prune = PruneSpec.for_cell(cell.pruner, cell.nm, pruning)

@@ -17,7 +17,7 @@ engine = build_engine(
 )
 eps = eps_grid(sw["eps_min"], sw["eps_max"], sw["eps_points"])
 norms = load_block_norms(inp.norms)
-drift = run_sweeps(engine, norms, sw["magnitude_kinds"], eps, sw["seeds"], sw["prune_dir_sparsity"])
+drift = run_sweeps(engine, norms, sw["magnitude_kinds"], eps, sw["seeds"], [sw["prune_dir_sparsity"]])
 drift["calibration_seed"] = seed = int(snakemake.wildcards.seed)
 write_parquet(
     drift, snakemake.output[0], DRIFT, job.provenance(seeds={"gaussian": sw["seeds"], "calibration": seed})

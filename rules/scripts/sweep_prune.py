@@ -1,4 +1,4 @@
-"""Rule sweep_prune: the prune injection (block k alone pruned with Wanda) at one sparsity."""
+"""Rule sweep_prune: the prune injection (block k alone pruned with Wanda) at every swept sparsity."""
 
 from absorbprune.absorption.sweeps import build_engine, load_block_norms, run_sweeps
 from absorbprune.core.io import read_tensors, write_parquet
@@ -14,9 +14,6 @@ tokens = read_tensors(inp.tokens, ("input_ids",))["input_ids"]
 engine = build_engine(
     adapter, tokens, key, sw["n_sweep"], sw["memory_budget_gb"], sw["max_tokens_per_forward"]
 )
-sparsity = float(snakemake.wildcards.sparsity)
-drift = run_sweeps(engine, load_block_norms(inp.norms), ["prune"], [], [0], sparsity)
+drift = run_sweeps(engine, load_block_norms(inp.norms), ["prune"], [], [0], p["sparsities"])
 drift["calibration_seed"] = seed = int(snakemake.wildcards.seed)
-write_parquet(
-    drift, snakemake.output[0], DRIFT, job.provenance(sparsity=sparsity, seeds={"calibration": seed})
-)
+write_parquet(drift, snakemake.output[0], DRIFT, job.provenance(seeds={"calibration": seed}))

@@ -8,6 +8,6 @@ from absorbprune.reporting.verdict import verdict_html
 
 start(snakemake, "report")
 inp = snakemake.input
-page = verdict_html(pd.read_parquet(inp.headline), pd.read_parquet(inp.claims))
+page = verdict_html(pd.read_parquet(inp.headline), pd.read_parquet(inp.claims), pd.read_parquet(inp.grid))
 with atomic_file(snakemake.output[0]) as tmp:
     tmp.write_text(page)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 
@@ -81,7 +82,7 @@ def test_engine_equals_naive_for_every_kind(family):
     adapter, engine, ids = setup(family, budget=1)  # budget 1 byte: one perturbation per chunk
     norms = random_norms(adapter)
     eps, seeds, sparsity = [1e-2, 0.5], [0, 3], 0.6
-    drift = run_sweeps(engine, norms, ["gaussian", "prune", "prune_dir"], eps, seeds, sparsity)
+    drift = run_sweeps(engine, norms, ["gaussian", "prune", "prune_dir"], eps, seeds, [sparsity])
     traj = engine.traj
     for k in range(adapter.n_blocks):
         pruned_out = engine.pruned_block_output(k, norms(k), sparsity)[None]
@@ -127,8 +128,8 @@ def test_results_do_not_depend_on_the_chunking():
     _, small, _ = setup("llama", budget=1)
     _, large, _ = setup("llama", budget=2**34)
     assert small.chunk == 1 and large.chunk > 10
-    a = run_sweeps(small, lambda k: {}, ["gaussian"], [1e-3, 0.3, 1.0], [0, 1], 0.5)
-    b = run_sweeps(large, lambda k: {}, ["gaussian"], [1e-3, 0.3, 1.0], [0, 1], 0.5)
+    a = run_sweeps(small, lambda k: {}, ["gaussian"], [1e-3, 0.3, 1.0], [0, 1], [0.5])
+    b = run_sweeps(large, lambda k: {}, ["gaussian"], [1e-3, 0.3, 1.0], [0, 1], [0.5])
     assert (a["rel_l2"] - b["rel_l2"]).abs().max() < 1e-6
 
 
@@ -142,7 +143,7 @@ def test_non_finite_states_name_model_block_and_magnitude():
 
 def test_engine_counts_only_necessary_block_forwards():
     _, engine, _ = setup("llama", n_blocks=6)
-    run_sweeps(engine, lambda k: {}, ["gaussian"], [0.1, 1.0], [0], 0.5)
+    run_sweeps(engine, lambda k: {}, ["gaussian"], [0.1, 1.0], [0], [0.5])
     assert engine.chunk >= 2  # both magnitudes in one batch
     assert engine.block_forwards == sum(6 - 1 - k for k in range(6))
 
@@ -178,3 +179,17 @@ def test_token_drift_matches_a_per_token_loop():
                 coss.append(float(a @ b / (a.norm() * b.norm())))
         assert float(rel[p]) == pytest.approx(sum(rels) / 6, rel=1e-6)
         assert float(cos[p]) == pytest.approx(sum(coss) / 6, rel=1e-6)
+
+
+def test_one_prune_job_sweeps_every_sparsity_each_as_it_would_alone():
+    """sweep_prune runs every swept sparsity in one job (one model load, one clean trajectory):
+    each sparsity's rows equal those of a job that swept it alone, value for value."""
+    adapter, engine, _ = setup("llama")
+    norms = random_norms(adapter)
+    both = run_sweeps(engine, norms, ["prune"], [], [0], [0.3, 0.7])
+    for s in (0.3, 0.7):
+        alone = run_sweeps(engine, norms, ["prune"], [], [0], [s])
+        part = both[both["magnitude"] == s].reset_index(drop=True)
+        pd.testing.assert_frame_equal(part, alone, check_exact=True)
+    with pytest.raises(ValueError, match="prune_dir rescales one sparsity"):
+        run_sweeps(engine, norms, ["prune_dir"], [0.1], [0], [0.3, 0.7])

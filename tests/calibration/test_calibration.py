@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from absorbprune.calibration.alpha import alpha_peak, alpha_peak_from_eigs
+from absorbprune.calibration.alpha import alpha_peak, alpha_peak_from_eigs, fits_from_table, weight_fits
 from absorbprune.calibration.statistics import (
     block_lod,
     calibrate,
@@ -136,8 +136,9 @@ def test_calibrate_matches_naive_capture(family):
     model = random_model(ArchSpec(family, 61, 16, 32, 3, 4, 2, 32), seed=0)
     adapter = Adapter(model, family)
     ids = torch.randint(0, 61, (5, 12), generator=torch.Generator().manual_seed(0))
+    weights = weight_fits(adapter, "reference", "m")
     table, norms = calibrate(
-        adapter, ids, batch_size=2, owl_m=[2.0, 5.0], alpha_window="reference", model_key="m"
+        adapter, ids, batch_size=2, owl_m=[2.0, 5.0], fits=fits_from_table(weights), model_key="m"
     )
 
     captured: dict[str, list[torch.Tensor]] = {}
@@ -168,6 +169,10 @@ def test_calibrate_matches_naive_capture(family):
             weighted = (rows[outlier_column(m)] * rows["params"]).sum() / rows["params"].sum()
             assert weighted == pytest.approx(rows[lod_column(m)].iloc[0], abs=1e-9)
         assert rows["block_alpha"].iloc[0] == pytest.approx(rows["alpha_peak"].mean())
+        # alpha is the weights' alone: the once-per-model fit, the same for every calibration set
+        fitted = weights[weights["block"] == b].set_index("linear").loc[rows["linear"], "alpha_peak"]
+        assert rows["alpha_peak"].tolist() == fitted.tolist()
+        assert rows["alpha_peak"].tolist() == [alpha_peak(linears[n].weight).alpha for n in rows["linear"]]
         total = sum(float(s.double().sum()) for s in scores)
         assert rows["block_dlp_score"].iloc[0] == pytest.approx(
             total / sum(s.numel() for s in scores), rel=1e-6

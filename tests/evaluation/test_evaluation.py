@@ -131,3 +131,40 @@ def test_a_cell_writes_the_same_files_whatever_the_config(tmp_path):
     kept = PrunedCell(dense.linears, {"0.self_attn.q_proj": torch.ones(2, 2)})
     kept.write_weights(str(tmp_path / "w.safetensors"), {})
     assert torch.equal(load_file(tmp_path / "w.safetensors")["0.self_attn.q_proj"], torch.ones(2, 2))
+
+
+def test_a_numerical_failure_is_the_cells_outcome_and_a_bug_still_fails(tmp_path):
+    """prune_and_measure records a diverging cell (non-finite activations) as failed, with its
+    reason and no numbers; any other exception propagates."""
+    import pandas as pd
+
+    from absorbprune.core.io import write_parquet, write_safetensors
+    from absorbprune.evaluation.cell import EvalData, EvalSpec, PerplexitySpec, ZeroshotSpec
+    from absorbprune.evaluation.pruned import prune_and_measure
+
+    adapter = Adapter(random_model(SPEC, seed=0), "llama")
+    with torch.no_grad():
+        adapter.linears(1)["mlp.down_proj"].weight.fill_(float("inf"))  # block 1 diverges
+    cell = Cell("m", "wanda", "unstructured", "uniform", "none", 0.5, 0)
+    alloc = pd.DataFrame([{"block": b, "block_sparsity": 0.5} for b in range(SPEC.n_blocks)])
+    write_parquet(alloc, tmp_path / "a.parquet", pa_schema(alloc), {})
+    ids = torch.randint(0, 50, (2, 16), generator=torch.Generator().manual_seed(0))
+    write_safetensors({"input_ids": ids}, tmp_path / "t.safetensors", {})
+    ppl = PerplexitySpec("local", 16, 2, None)
+    spec, data = EvalSpec(ppl, ppl, ZeroshotSpec()), EvalData(ids[:1], ids[1:])
+    files = (str(tmp_path / "a.parquet"), str(tmp_path / "t.safetensors"))
+    pruned, measures = prune_and_measure(
+        adapter, None, cell, files, PruneSpec("wanda", None, 2), spec, data, CPU
+    )
+    assert pruned.linears.empty and list(pruned.linears.columns)[:9] == list(cell.keys())
+    row = measures.ppl.iloc[0]
+    assert row["status"] == "failed" and "non-finite" in row["reason"] and math.isnan(row["ppl"])
+    assert measures.valid_ppl.iloc[0]["status"] == "failed" and measures.zeroshot.empty
+    with pytest.raises(KeyError, match="valid"):  # a bug (an unknown pruner) is not an outcome
+        prune_and_measure(adapter, None, cell, files, PruneSpec("obs", None, 2), spec, data, CPU)
+
+
+def pa_schema(frame):
+    import pyarrow as pa
+
+    return pa.Schema.from_pandas(frame, preserve_index=False).remove_metadata()

@@ -30,7 +30,11 @@ def _linears() -> pd.DataFrame:
 
 
 def _ppl(values=(10.0, 20.0, 18.0)) -> pd.DataFrame:
-    return pd.DataFrame([{**c, "ppl": p, "ppl_dataset": "local"} for c, p in zip(CELLS, values, strict=True)])
+    rows = [
+        {**c, "ppl": p, "ppl_dataset": "local", "status": "ok", "reason": ""}
+        for c, p in zip(CELLS, values, strict=True)
+    ]
+    return pd.DataFrame(rows)
 
 
 def _zeroshot() -> pd.DataFrame:
@@ -70,6 +74,26 @@ def test_grid_refuses_missing_or_duplicate_cells():
         grid_table(_linears(), pd.concat([_ppl(), _ppl().iloc[:1]]), None)
     with pytest.raises(ValueError, match="without zero-shot"):
         grid_table(_linears(), _ppl(), _zeroshot().iloc[:4])
+
+
+def test_a_failed_cell_stays_in_the_grid_with_its_reason_and_no_numbers():
+    """A cell whose pruning diverged wrote no pruning record and NaN perplexities: the grid keeps
+    it, with its outcome, and every other cell as measured."""
+    ppl = _ppl((10.0, 20.0, float("nan")))
+    ppl.loc[2, ["status", "reason"]] = ["failed", "FloatingPointError: non-finite activations"]
+    linears = _linears()
+    linears = linears[linears["correction_variant"] != "absorption-gamma0.05"]
+    zs = _zeroshot()
+    zs = zs[zs["correction_variant"] != "absorption-gamma0.05"]
+    grid = grid_table(linears, ppl, zs, ppl)
+    failed = grid[grid["status"] == "failed"].iloc[0]
+    assert failed["reason"].startswith("FloatingPointError") and math.isnan(failed["ppl"])
+    assert math.isnan(failed["achieved_sparsity"]) and failed["n_prunable_params"] == 0
+    assert failed["zeroshot_tasks"] == 0 and math.isnan(failed["zeroshot_mean"])
+    ok = grid[grid["status"] == "ok"]
+    assert len(ok) == 2 and ok["ppl"].notna().all() and (ok["reason"] == "").all()
+    with pytest.raises(ValueError, match="without both"):  # a missing record that did not fail
+        grid_table(linears, _ppl(), zs, _ppl())
 
 
 def test_the_grid_keys_are_the_cell_keys_names_first_then_variants():

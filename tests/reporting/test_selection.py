@@ -87,6 +87,26 @@ def test_choose_reads_only_validation_rows_and_names_a_missing_cell():
         choose(valid[valid["seed"] != 2], cands, [0, 1, 2])
 
 
+def test_a_candidate_that_failed_at_any_seed_is_never_chosen():
+    """paper-gamma0.05 wins on validation, but diverged at seed 1: the next best wins instead; a
+    group whose every candidate failed has no choice."""
+    cfg = _config()
+    cands = [asdict(c) for c in selection_candidates(cfg)]
+    valid = _valid(selection_candidates(cfg), _ppl)
+    diverged = (valid["correction_variant"] == "paper-gamma0.05") & (valid["seed"] == 1)
+    valid.loc[diverged, "ppl"] = float("nan")
+    table = choose(valid, cands, [0, 1, 2])
+    paper = table[(table["correction"] == "paper") & table["selected"]]
+    assert set(paper["correction_variant"]) == {"none"} and set(paper["allocation_variant"]) == {
+        "owl-lambda0.08"
+    }
+    assert table.loc[table["correction_variant"] == "paper-gamma0.05", "valid_ppl_mean"].isna().all()
+    flipped = valid["correction_variant"].str.startswith("flipped") | (valid["correction_variant"] == "none")
+    valid.loc[flipped, "ppl"] = float("nan")
+    table = choose(valid, cands, [0, 1, 2])
+    assert not table.loc[table["correction"] == "flipped", "selected"].any()
+
+
 def test_mean_se():
     m, se = mean_se([1.0, 2.0, 3.0])
     assert m == 2.0 and se == pytest.approx(1.0 / math.sqrt(3))
@@ -144,3 +164,19 @@ def test_verdict_says_when_validation_kept_the_base():
         [("depth", 1.0, 0.5)],
     )
     assert "lowers perplexity -3.00%" in text and "no better than depth" in text
+
+
+def test_the_verdict_page_and_terminal_list_the_cells_that_failed():
+    from absorbprune.reporting.verdict import verdict_html, verdict_text
+
+    cfg = _config()
+    cands = selection_candidates(cfg)
+    choices = choose(_valid(cands, _ppl), [asdict(c) for c in cands], [0, 1, 2])
+    grid = _grid(cands, lambda a, c, s: 28.0 + s)
+    grid["status"], grid["reason"] = "ok", ""
+    grid.loc[0, ["status", "reason"]] = ["failed", "LinAlgError: the Cholesky factor is singular"]
+    head = headline_table(grid, choices, {"flipped": "paper"})
+    page, text = verdict_html(head, None, grid), verdict_text(head, None, grid)
+    for shown in (page, text):
+        assert "failed numerically (1" in shown and "LinAlgError: the Cholesky factor is singular" in shown
+    assert "failed numerically" not in verdict_text(head, None, grid.assign(status="ok"))

@@ -41,8 +41,10 @@ __all__ = [
     "gaussian_directions",
     "load_block_norms",
     "naive_drift",
+    "perturbed",
     "rescale",
     "run_sweeps",
+    "step_of",
     "token_drift",
 ]
 
@@ -102,17 +104,30 @@ def gaussian_directions(shape: tuple[int, ...], seed: int, block: int) -> torch.
     return u / u.norm(dim=-1, keepdim=True)
 
 
+def step_of(clean: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    """``||h_t|| d_t / ||d_t||`` per token, float32 on ``clean``'s device: (N, T, C).
+
+    Computed once per direction and reused for every magnitude (the direction is moved to the
+    device once). Tokens whose direction is exactly zero get a zero step (they stay clean).
+    """
+    d = direction.float()
+    d_norm = d.norm(dim=-1, keepdim=True)
+    unit = torch.where(d_norm > 0, d / d_norm.clamp_min(torch.finfo(torch.float32).tiny), torch.zeros_like(d))
+    return clean.float().norm(dim=-1, keepdim=True) * unit.to(clean.device)
+
+
+def perturbed(clean: torch.Tensor, step: torch.Tensor, eps: Sequence[float]) -> torch.Tensor:
+    """``h + eps step`` for each eps: (N, T, C) x P -> (P, N, T, C), in ``clean``'s dtype."""
+    scale = torch.tensor(eps, dtype=torch.float32, device=clean.device).view(-1, 1, 1, 1)
+    return (clean.float()[None] + scale * step[None]).to(clean.dtype)
+
+
 def rescale(clean: torch.Tensor, direction: torch.Tensor, eps: Sequence[float]) -> torch.Tensor:
     """``h + eps ||h_t|| d_t / ||d_t||`` for each eps: (N, T, C) x P -> (P, N, T, C).
 
     Tokens whose direction is exactly zero stay clean.
     """
-    d = direction.float()
-    d_norm = d.norm(dim=-1, keepdim=True)
-    unit = torch.where(d_norm > 0, d / d_norm.clamp_min(torch.finfo(torch.float32).tiny), torch.zeros_like(d))
-    scale = torch.tensor(eps, dtype=torch.float32, device=clean.device).view(-1, 1, 1, 1)
-    step = clean.float().norm(dim=-1, keepdim=True)[None] * unit[None].to(clean.device)  # (1, N, T, C)
-    return (clean.float()[None] + scale * step).to(clean.dtype)
+    return perturbed(clean, step_of(clean, direction), eps)
 
 
 def chunk_size(
@@ -237,10 +252,12 @@ class SweepEngine:
         """The ``gaussian`` kind at block k: every (seed, eps) pair batched together."""
         clean = self.traj.state(k)
         labels = [("gaussian", e, s) for s in seeds for e in eps]
-        directions = {s: gaussian_directions(tuple(clean.shape), s, k) for s in seeds}
+        # one direction per seed, drawn on the CPU (the same numbers on any device) and turned into
+        # its per-token step once; every magnitude of that seed reuses it
+        steps = {s: step_of(clean, gaussian_directions(tuple(clean.shape), s, k)) for s in seeds}
 
         def make(part: slice) -> torch.Tensor:
-            return torch.cat([rescale(clean, directions[s], [e]) for _, e, s in labels[part]])
+            return torch.cat([perturbed(clean, steps[s], [e]) for _, e, s in labels[part]])
 
         return self.propagate(k, make, labels)
 
@@ -254,10 +271,10 @@ class SweepEngine:
     ) -> list[dict[str, object]]:
         """The ``prune_dir`` kind at block k: the pruning direction at ``sparsity``, rescaled to each eps."""
         clean = self.traj.state(k)
-        direction = self.pruned_block_output(k, norms, sparsity) - clean
+        step = step_of(clean, self.pruned_block_output(k, norms, sparsity) - clean)
         labels = [("prune_dir", e, 0) for e in eps]
         return self.propagate(
-            k, lambda part: rescale(clean, direction, [lab[1] for lab in labels[part]]), labels
+            k, lambda part: perturbed(clean, step, [lab[1] for lab in labels[part]]), labels
         )
 
 
@@ -330,7 +347,7 @@ def run_sweeps(
     kinds: Sequence[str],
     eps: Sequence[float],
     seeds: Sequence[int],
-    sparsity: float,
+    sparsities: Sequence[float],
 ) -> pd.DataFrame:
     """Every injection block for the given kinds; the drift table (columns :data:`DRIFT_COLUMNS`).
 
@@ -340,19 +357,23 @@ def run_sweeps(
         kinds: any of ``gaussian``, ``prune``, ``prune_dir``.
         eps: magnitudes of ``gaussian`` and ``prune_dir``.
         seeds: seeds of ``gaussian``.
-        sparsity: the ``prune`` sparsity, and the ``prune_dir`` direction's.
+        sparsities: the ``prune`` sparsities (each its own injection, sharing the model and its
+            clean trajectory), and for ``prune_dir`` the one sparsity whose direction it rescales.
     """
     unknown = set(kinds) - {"gaussian", "prune", "prune_dir"}
     if unknown:
         raise ValueError(f"unknown perturbation kinds {sorted(unknown)}; valid: gaussian, prune, prune_dir")
+    if "prune_dir" in kinds and len(sparsities) != 1:
+        raise ValueError(f"prune_dir rescales one sparsity's direction, got {list(sparsities)}")
     rows: list[dict[str, object]] = []
     for k in tqdm(range(engine.adapter.n_blocks), desc=f"sweep {engine.model_key}", mininterval=5):
         if "gaussian" in kinds:
             rows += engine.gaussian(k, eps, seeds)
         if "prune" in kinds:
-            rows += engine.prune(k, block_norms(k), sparsity)
+            for sparsity in sparsities:
+                rows += engine.prune(k, block_norms(k), sparsity)
         if "prune_dir" in kinds:
-            rows += engine.prune_dir(k, block_norms(k), sparsity, eps)
+            rows += engine.prune_dir(k, block_norms(k), sparsities[0], eps)
     table = pd.DataFrame(rows, columns=DRIFT_COLUMNS)
     # canonical order, independent of how perturbations were chunked
     return table.sort_values(["kind", "inject_block", "seed", "magnitude", "depth"], ignore_index=True)

@@ -3,12 +3,23 @@ weights only, no calibration data."""
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+from tqdm import tqdm
 
-__all__ = ["AlphaFit", "alpha_peak", "alpha_peak_from_eigs"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..models.adapter import Adapter
+
+log = logging.getLogger(__name__)
+
+__all__ = ["AlphaFit", "alpha_peak", "alpha_peak_from_eigs", "fits_from_table", "weight_fits"]
 
 
 @dataclass(frozen=True)
@@ -74,3 +85,34 @@ def alpha_peak(weight: torch.Tensor, bins: int = 100, window: str = "reference")
     """``alpha_peak`` of a weight matrix: eigenvalues of W^T W = squared singular values (fp32 SVD)."""
     eigs = torch.linalg.svdvals(weight.detach().float()) ** 2
     return alpha_peak_from_eigs(eigs.cpu(), bins=bins, window=window)
+
+
+@torch.no_grad()
+def weight_fits(adapter: Adapter, window: str, model_key: str) -> pd.DataFrame:
+    """``alpha_peak`` of every prunable linear (columns of ``tables.calibration.WEIGHT_STATS``):
+    the model's weights only, so once per model, whatever the calibration sets."""
+    import pandas as pd
+
+    rows = []
+    for block in tqdm(range(adapter.n_blocks), desc=f"alpha {model_key}", mininterval=5):
+        for name, lin in adapter.linears(block).items():
+            fit = alpha_peak(lin.weight, window=window)
+            rows.append(
+                {
+                    "model": model_key,
+                    "block": block,
+                    "linear": name,
+                    "alpha_peak": fit.alpha,
+                    "alpha_xmin": fit.xmin,
+                    "alpha_ks": fit.ks,
+                }
+            )
+    return pd.DataFrame(rows, columns=["model", "block", "linear", "alpha_peak", "alpha_xmin", "alpha_ks"])
+
+
+def fits_from_table(table: pd.DataFrame) -> Mapping[tuple[int, str], AlphaFit]:
+    """(block, linear) -> fit, from a ``weight_fits`` table."""
+    return {
+        (int(r.block), str(r.linear)): AlphaFit(float(r.alpha_peak), float(r.alpha_xmin), float(r.alpha_ks))
+        for r in table.itertuples()
+    }

@@ -1,7 +1,8 @@
 """Calibration statistics: one dense pass, block by block (docs/methods.md section 2).
 
 Per prunable linear: Wanda's input norms ``n_j = sqrt(mean_tokens x_j^2)`` and scores
-``S_ij = |W_ij| n_j``; OWL's outlier shares; AlphaPruning's ``alpha_peak`` (weights only).
+``S_ij = |W_ij| n_j``; OWL's outlier shares; AlphaPruning's ``alpha_peak`` (weights only: fitted once
+per model by ``alpha.weight_fits``, rule weight_stats, and copied into every seed's table).
 Per block: OWL's LOD, the mean alpha, DLP's score ``mean(A_l)``.
 
 Normalisation note: Wanda's ``scaler_row`` divides the sum of squares by the number of
@@ -16,7 +17,7 @@ sequences) are replaced by its outputs before block l+1 runs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from ..models.adapter import Adapter
 from ..tables.calibration import layer_stats_schema, lod_column, outlier_column
-from .alpha import alpha_peak
+from .alpha import AlphaFit
 from .hooks import SquareSum
 
 __all__ = [
@@ -68,7 +69,7 @@ def calibrate(
     input_ids: torch.Tensor,
     batch_size: int,
     owl_m: Sequence[float],
-    alpha_window: str,
+    fits: Mapping[tuple[int, str], AlphaFit],
     model_key: str,
 ) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
     """The dense calibration pass.
@@ -78,7 +79,8 @@ def calibrate(
         input_ids: calibration sequences, int64 (N, T).
         batch_size: sequences per forward (memory only).
         owl_m: OWL thresholds M.
-        alpha_window: see :func:`alpha_peak_from_eigs`.
+        fits: AlphaPruning's fit of every linear, (block, linear) -> fit: weights only, computed
+            once per model (``alpha.weight_fits``), not per calibration set.
         model_key: config key, written in the table.
 
     Returns:
@@ -110,8 +112,8 @@ def calibrate(
         total = sum(s.numel() for s in scores.values())
         block_mean = sum(float(s.double().sum()) for s in scores.values()) / total
         lods = {m: block_lod(list(scores.values()), m) for m in owl_m}
-        fits = {name: alpha_peak(lin.weight, window=alpha_window) for name, lin in linears.items()}
-        block_alpha = sum(f.alpha for f in fits.values()) / len(fits)
+        block_fits = {name: fits[(block, name)] for name in linears}
+        block_alpha = sum(f.alpha for f in block_fits.values()) / len(block_fits)
         for name, lin in linears.items():
             s, norms = scores[name], norms_out[f"{block}.{name}"]
             row: dict[str, object] = {
@@ -130,7 +132,11 @@ def calibrate(
             }
             row.update({outlier_column(m): outlier_ratio(s, m * block_mean) for m in owl_m})
             row.update(
-                {"alpha_peak": fits[name].alpha, "alpha_xmin": fits[name].xmin, "alpha_ks": fits[name].ks}
+                {
+                    "alpha_peak": block_fits[name].alpha,
+                    "alpha_xmin": block_fits[name].xmin,
+                    "alpha_ks": block_fits[name].ks,
+                }
             )
             row.update({lod_column(m): lods[m] for m in owl_m})
             row.update({"block_alpha": block_alpha, "block_dlp_score": block_mean, "block_params": total})

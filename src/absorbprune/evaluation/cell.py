@@ -19,7 +19,22 @@ from ..tables.common import empty
 from .perplexity import ppl_row
 from .zeroshot import raw_json, run_zeroshot, tidy_results
 
-__all__ = ["EvalData", "EvalSpec", "Measures", "PerplexitySpec", "ZeroshotSpec", "evaluate"]
+__all__ = [
+    "NUMERICAL_FAILURES",
+    "EvalData",
+    "EvalSpec",
+    "Measures",
+    "PerplexitySpec",
+    "ZeroshotSpec",
+    "evaluate",
+    "failure_reason",
+]
+
+# What a cell may fail of numerically (docs/methods.md 4.7): a non-finite activation or loss
+# (FloatingPointError, raised by the pruning pass and the perplexity loop) or a factorisation that
+# failed (SparseGPT's Cholesky). Such a cell's outcome is recorded and the study goes on; any other
+# exception is a bug and fails the job.
+NUMERICAL_FAILURES: tuple[type[BaseException], ...] = (FloatingPointError, torch.linalg.LinAlgError)
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +118,36 @@ class Measures:
     zeroshot: pd.DataFrame
     raw: dict[str, Any]
 
+    @classmethod
+    def failed(cls, cell: Cell, spec: EvalSpec, reason: str) -> Measures:
+        """A cell that failed numerically: perplexity rows marked ``failed`` with the reason and
+        NaN numbers, no zero-shot rows."""
+        rows = {}
+        for name, protocol in (("test", spec.test), ("valid", spec.valid)):
+            rows[name] = pd.DataFrame(
+                [
+                    {
+                        **cell.keys(),
+                        "ppl": float("nan"),
+                        "ppl_dataset": protocol.dataset,
+                        "n_windows": 0,
+                        "seqlen": protocol.seqlen,
+                        "mean_window_loss": float("nan"),
+                        "status": "failed",
+                        "reason": reason,
+                    }
+                ]
+            )
+        return cls(rows["test"], rows["valid"], empty(ZEROSHOT), {"failed": reason})
+
     def write(self, ppl: str, valid_ppl: str, zeroshot: str, raw: str, provenance: dict[str, Any]) -> None:
         """Write every table, each atomically: a killed job leaves no file that looks complete."""
         write_parquet(self.ppl, ppl, PPL, provenance)
         write_parquet(self.valid_ppl, valid_ppl, PPL, provenance)
+        self.write_zeroshot(zeroshot, raw, provenance)
+
+    def write_zeroshot(self, zeroshot: str, raw: str, provenance: dict[str, Any]) -> None:
+        """Write the zero-shot rows and lm-eval's raw results, each atomically."""
         with atomic_file(raw) as tmp:
             tmp.write_text(raw_json(self.raw))
         write_parquet(self.zeroshot, zeroshot, ZEROSHOT, provenance)
@@ -128,3 +169,9 @@ def evaluate(
         return Measures(rows["test"], rows["valid"], empty(ZEROSHOT), {})
     results = run_zeroshot(model, tokenizer, zs.tasks, data.documents, zs.batch_size, zs.limit, zs.seed)
     return Measures(rows["test"], rows["valid"], tidy_results(results, zs.tasks, zs.metric, keys), results)
+
+
+def failure_reason(err: BaseException, cell: Cell) -> str:
+    """One line for a numerical failure of ``cell`` (the outcome tables and the report show it)."""
+    text = " ".join(str(err).split())[:300]
+    return f"{type(err).__name__}: {text}"

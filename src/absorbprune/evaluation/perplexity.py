@@ -94,6 +94,8 @@ def ppl_row(
                 "n_windows": losses.numel(),
                 "seqlen": seqlen,
                 "mean_window_loss": float(losses.mean()),
+                "status": "ok",
+                "reason": "",
             }
         ]
     )

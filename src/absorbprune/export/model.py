@@ -32,12 +32,13 @@ class CellFiles:
 
 @dataclass(frozen=True)
 class ExportFiles:
-    """Everything an export reads: its candidates' files (in ``ExportTarget.candidates`` order),
-    the selection's choice (a ``selected`` export), the dense perplexity, the calibration and
+    """Everything an export reads: the exported cell's files (a ``selected`` export: the candidate
+    its group's choice names, the workflow resolving that choice before the job starts), the
+    group's choice file (a ``selected`` export), the dense perplexity, the calibration and
     evaluation tokens, and the model directory the workflow wrote (None: a hub or local model)."""
 
-    candidates: tuple[CellFiles, ...]
-    choices: str | None
+    cell: CellFiles
+    choice: str | None
     dense_ppl: str
     tokens: str
     ppl_tokens: str
@@ -85,8 +86,10 @@ def export_model(
 
     cands = list(target.candidates)
     selection = None
-    if target.kind == "selected" and files.choices is not None:
-        cell, label = chosen_cell(pd.read_parquet(files.choices), target.cell, cands)
+    if target.kind == "selected":
+        if files.choice is None:
+            raise ValueError(f"export {target.path()}: a selected export needs its group's choice file")
+        cell, label = chosen_cell(pd.read_parquet(files.choice), target.cell, cands)
         selection = {
             "group": {
                 "allocation": target.cell.allocation,
@@ -99,7 +102,16 @@ def export_model(
         }
     else:
         cell = cands[0]
-    mine = files.candidates[cands.index(cell)]
+    mine = files.cell
+    grid_row = pd.read_parquet(mine.ppl).iloc[0]
+    if (grid_row["allocation_variant"], grid_row["correction_variant"]) != (
+        cell.allocation_variant,
+        cell.correction_variant,
+    ):
+        raise ValueError(
+            f"export {target.path()}: its files are those of {grid_row['allocation_variant']}/"
+            f"{grid_row['correction_variant']} ({mine.ppl}), its choice names {cell.label()}"
+        )
     device = resolve_device(model_entry["device"])
     adapter = load_model(cell.model, model_entry, files.model_dir, device="cpu")
     pruned = prune_cell_files(adapter, cell, mine.allocation, files.tokens, spec.prune, device)

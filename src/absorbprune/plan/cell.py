@@ -21,6 +21,7 @@ __all__ = [
     "CELL_LOG_PATTERN",
     "CELL_PATTERN",
     "DENSE",
+    "GROUP_PATTERN",
     "KEYS",
     "SEED_PATTERN",
     "Cell",
@@ -40,6 +41,9 @@ CELL_LOG_PATTERN = (
     "{model}/{pruner}_{structure}_{allocation_variant}_{correction_variant}_s{sparsity}_seed{seed}"
 )
 SEED_PATTERN = "{model}/seed{seed}"
+# A selection group (docs/methods.md 5.4): the cells that compete for one choice on validation,
+# named by the base allocation's and the correction's registered names.
+GROUP_PATTERN = "{model}/{pruner}/{structure}/{allocation}/{correction}/s{sparsity}"
 
 # The key columns of every per-cell and summary table, in order (the variants after the names).
 KEYS = (

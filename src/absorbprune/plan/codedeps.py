@@ -18,7 +18,7 @@ import hashlib
 import re
 from pathlib import Path
 
-__all__ = ["code_hash", "module_imports", "normalized_code", "script_modules"]
+__all__ = ["calls", "code_hash", "module_imports", "normalized_code", "script_modules"]
 
 PACKAGE = "absorbprune"
 # A registry entry names its implementation as "absorbprune.module:attribute" and imports it when
@@ -148,3 +148,22 @@ def code_hash(script: str | Path, package_dir: str | Path) -> str:
                 rel = file.relative_to(package_dir).as_posix()
                 h.update(rel.encode() + b"\n" + file.read_bytes() + b"\n")
     return h.hexdigest()[:16]
+
+
+def calls(script: str | Path, package_dir: str | Path, function: str) -> bool:
+    """Whether ``script`` or a package module it runs (:func:`script_modules`) calls a function
+    named ``function`` (``function(...)`` or ``x.function(...)``). Used to find the rules that load
+    a whole model, which the cluster profile must give a GPU."""
+
+    def named(node: ast.AST) -> bool:
+        if not isinstance(node, ast.Call):
+            return False
+        f = node.func
+        return (isinstance(f, ast.Name) and f.id == function) or (
+            isinstance(f, ast.Attribute) and f.attr == function
+        )
+
+    for path in [Path(script), *script_modules(script, package_dir)]:
+        if any(named(n) for n in ast.walk(_parse(path.read_text(), str(path)))):
+            return True
+    return False

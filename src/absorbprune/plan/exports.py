@@ -14,7 +14,7 @@ from typing import Any
 
 from ..registry.allocators import ALLOCATORS, CORRECTIONS
 from .cell import Cell, method_of, sparsity_tag
-from .grid import cells, selection_candidates
+from .grid import cells, group_path, selection_candidates
 
 __all__ = ["ExportTarget", "export_targets"]
 
@@ -40,11 +40,12 @@ class ExportTarget:
         """The target ``dataclasses.asdict`` turned into ``record`` (a rule's params)."""
         return cls(record["kind"], Cell(**record["cell"]), tuple(Cell(**c) for c in record["candidates"]))
 
-    def group(self) -> tuple[str, str, str, str, str, float]:
-        """The selection group of a ``selected`` export (model, pruner, structure, allocation,
-        correction, sparsity)."""
+    def group_path(self) -> str:
+        """The selection group of a ``selected`` export, below results/selection."""
         c = self.cell
-        return (c.model, c.pruner, c.structure, c.allocation_variant, c.correction_variant, c.sparsity)
+        return group_path(
+            c.model, c.pruner, c.structure, c.allocation_variant, c.correction_variant, c.sparsity
+        )
 
 
 def export_targets(config: dict[str, Any]) -> list[ExportTarget]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..registry.allocators import ALLOCATORS, CORRECTIONS
 from ..registry.base import Registry
-from .cell import Cell
+from .cell import GROUP_PATTERN, Cell, sparsity_tag, structure_tag
 
 __all__ = [
     "Candidate",
@@ -23,6 +23,7 @@ __all__ = [
     "cells",
     "correction_variants",
     "gamma_values",
+    "group_path",
     "hyperparameters",
     "owl_thresholds",
     "selection_candidates",
@@ -171,6 +172,24 @@ class Candidate:
     def group(self) -> tuple[str, str, str, str, str, float]:
         """(model, pruner, structure, allocation, correction, sparsity)."""
         return (self.model, self.pruner, self.structure, self.allocation, self.correction, self.sparsity)
+
+    def group_path(self) -> str:
+        """The selection group's directory below results/selection (``GROUP_PATTERN``)."""
+        return group_path(*self.group())
+
+
+def group_path(
+    model: str, pruner: str, structure: str, allocation: str, correction: str, sparsity: float
+) -> str:
+    """A selection group's directory (``plan.cell.GROUP_PATTERN``)."""
+    return GROUP_PATTERN.format(
+        model=model,
+        pruner=pruner,
+        structure=structure_tag(structure),
+        allocation=allocation,
+        correction=correction,
+        sparsity=sparsity_tag(sparsity),
+    )
 
 
 def _tunable(hp: dict[str, Any], swept: tuple[str, ...]) -> list[tuple[str, float]]:

@@ -62,7 +62,8 @@ def dense_rows(adapter: Adapter) -> list[dict[str, object]]:
 
 def linears_table(rows: list[dict[str, object]], cell: Cell) -> pd.DataFrame:
     """Achieved sparsity per linear of one cell (columns of ``tables.cells.PRUNED_LINEARS``)."""
-    table = pd.DataFrame(rows).rename(columns={"target": "target_sparsity"})
+    columns = ["block", "linear", "params", "zeros", "target"]
+    table = pd.DataFrame(rows, columns=columns).rename(columns={"target": "target_sparsity"})
     keys = cell.keys()
     for col, value in keys.items():
         table[col] = value
@@ -98,6 +99,11 @@ class PrunedCell:
 
     linears: pd.DataFrame
     weights: dict[str, torch.Tensor] | None
+
+    @classmethod
+    def failed(cls, cell: Cell) -> PrunedCell:
+        """A cell whose pruning or measurement failed numerically: no linear is recorded."""
+        return cls(linears_table([], cell), None)
 
     def check_zeros(self, linears_file: str, exact: bool) -> None:
         """This pruning's zeros per linear against a cell's recorded ones (a cell pruned again).

@@ -31,6 +31,7 @@ def grid_table(
     ppl: pd.DataFrame,
     zeroshot: pd.DataFrame | None,
     valid: pd.DataFrame | None = None,
+    zeroshot_everywhere: bool = True,
 ) -> pd.DataFrame:
     """One row per cell (columns of ``tables.summary.GRID``).
 
@@ -40,19 +41,28 @@ def grid_table(
         zeroshot: one row per cell and task (``tables.cells.ZEROSHOT``); None or empty when
             zero-shot is off.
         valid: the validation split's perplexity rows (``tables.cells.PPL``), or None.
+        zeroshot_everywhere: every cell that did not fail must have zero-shot rows (else only
+            some do: ``evaluation.zeroshot.cells: selected``; the others' means are NaN).
+
+    A cell that failed numerically (``status`` failed) has no pruning record and NaN numbers; its
+    reason stays beside it.
 
     Raises:
-        ValueError: a cell with perplexity but no pruning record (or the reverse), or duplicates.
+        ValueError: a cell with perplexity but no pruning record (or the reverse) that did not fail,
+            or duplicates.
     """
     _check_unique(ppl, KEYS, "ppl")
     sums = linears.groupby(KEYS, sort=False)[["zeros", "params"]].sum().reset_index()
-    grid = ppl[[*KEYS, "ppl", "ppl_dataset"]].merge(sums, on=KEYS, how="outer", indicator=True)
-    unmatched = grid[grid["_merge"] != "both"]
+    outcome = ppl[[*KEYS, "ppl", "ppl_dataset", "status", "reason"]]
+    grid = outcome.merge(sums, on=KEYS, how="outer", indicator=True)
+    unmatched = grid[
+        (grid["_merge"] != "both") & ~((grid["_merge"] == "left_only") & (grid["status"] == "failed"))
+    ]
     if len(unmatched):
         rows = unmatched[[*KEYS, "_merge"]].to_dict("records")
         raise ValueError(f"cells without both a pruning and a perplexity record: {rows}")
-    grid["achieved_sparsity"] = grid["zeros"] / grid["params"]
-    grid["n_prunable_params"] = grid["params"].astype("int64")
+    grid["achieved_sparsity"] = grid["zeros"] / grid["params"]  # NaN for a failed cell
+    grid["n_prunable_params"] = grid["params"].fillna(0).astype("int64")
     if zeroshot is not None and len(zeroshot):
         _check_unique(zeroshot, [*KEYS, "task"], "zeroshot")
         zs = zeroshot.assign(var=zeroshot["stderr"] ** 2)
@@ -61,14 +71,15 @@ def grid_table(
         )
         means["zeroshot_stderr"] = np.sqrt(means.pop("var")) / means["zeroshot_tasks"]
         grid = grid.merge(means.reset_index(), on=KEYS, how="left")
-        if grid["zeroshot_mean"].isna().any():
-            missing = grid.loc[grid["zeroshot_mean"].isna(), KEYS].to_dict("records")
+        missed = grid["zeroshot_mean"].isna() & (grid["status"] != "failed")
+        if zeroshot_everywhere and missed.any():
+            missing = grid.loc[missed, KEYS].to_dict("records")
             raise ValueError(f"cells without zero-shot results: {missing}")
     else:
         grid["zeroshot_mean"] = math.nan
         grid["zeroshot_stderr"] = math.nan
         grid["zeroshot_tasks"] = 0
-    grid["zeroshot_tasks"] = grid["zeroshot_tasks"].astype("int64")
+    grid["zeroshot_tasks"] = grid["zeroshot_tasks"].fillna(0).astype("int64")
     if valid is not None and len(valid):
         _check_unique(valid, KEYS, "valid_ppl")
         grid = grid.merge(valid[[*KEYS, "ppl"]].rename(columns={"ppl": "valid_ppl"}), on=KEYS, how="left")
@@ -76,7 +87,7 @@ def grid_table(
         grid["valid_ppl"] = math.nan
     grid["variant"] = grid["allocation_variant"] + "/" + grid["correction_variant"]
     cols = [*KEYS, "variant", "achieved_sparsity", "n_prunable_params", "ppl", "ppl_dataset"]
-    cols += ["zeroshot_mean", "zeroshot_stderr", "zeroshot_tasks", "valid_ppl"]
+    cols += ["zeroshot_mean", "zeroshot_stderr", "zeroshot_tasks", "valid_ppl", "status", "reason"]
     return grid[cols].sort_values(_ORDER, ignore_index=True)
 
 

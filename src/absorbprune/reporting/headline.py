@@ -4,6 +4,7 @@ against its controls, and a verdict in words."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,6 +15,8 @@ import pandas as pd
 from .selection import GROUP
 
 __all__ = ["headline_table", "mean_se"]
+
+log = logging.getLogger(__name__)
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float]:
@@ -58,8 +61,9 @@ def headline_table(grid: pd.DataFrame, choices: pd.DataFrame, controls: Mapping[
         if group["correction"] == "none":
             continue
         base_key = tuple(group[k] if k != "correction" else "none" for k in GROUP)
-        if base_key not in chosen.index:
-            raise ValueError(f"selection group {group} has no tuned base (correction none)")
+        if base_key not in chosen.index:  # every base candidate failed: nothing to compare with
+            log.warning("selection group %s has no tuned base (every candidate failed)", group)
+            continue
         base_pick = chosen.loc[base_key]
         b = _per_seed(grid, group, base_pick["allocation_variant"], base_pick["correction_variant"])
         c = _per_seed(grid, group, pick["allocation_variant"], pick["correction_variant"])

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["GROUP", "choose", "selection_table"]
+__all__ = ["GROUP", "choose", "chosen_variants", "selection_table"]
 
 # A cell in the per-cell files: its variants name it (allocation_variant, correction_variant).
 CELL = ["model", "pruner", "structure", "allocation_variant", "correction_variant", "sparsity", "seed"]
@@ -36,6 +36,9 @@ def choose(
         candidates: ``plan.grid.Candidate`` fields as dicts.
         seeds: the calibration seeds every candidate must have run with.
 
+    A candidate that failed numerically at any seed (NaN validation perplexity) is never chosen;
+    a group whose every candidate failed has no choice (no row selected).
+
     Raises:
         KeyError: a candidate cell without a validation perplexity at some seed.
     """
@@ -49,7 +52,7 @@ def choose(
             if key not in index.index:
                 raise KeyError(f"no validation perplexity for cell {dict(zip(CELL, key, strict=True))}")
             per_seed.append(float(index.loc[key]))
-        mean = float(np.mean(per_seed))
+        mean = float(np.mean(per_seed))  # NaN when a seed failed
         hp = [tuple(x) for x in c["hyperparameters"]] or [("", math.nan)]
         for seed, ppl in zip(seeds, per_seed, strict=True):
             for name, value in hp:
@@ -73,11 +76,12 @@ def choose(
     best = {}
     for key, part in table.groupby(GROUP, sort=False):
         means = part.drop_duplicates(["allocation_variant", "correction_variant"])
-        best[key] = means.loc[
-            means["valid_ppl_mean"].idxmin(), ["allocation_variant", "correction_variant"]
-        ].tolist()
+        means = means[means["valid_ppl_mean"].notna()]
+        if len(means):
+            chosen = means.loc[means["valid_ppl_mean"].idxmin()]
+            best[key] = [chosen["allocation_variant"], chosen["correction_variant"]]
     table["selected"] = [
-        [a, c] == best[tuple(r[k] for k in GROUP)]
+        [a, c] == best.get(tuple(r[k] for k in GROUP))
         for r, a, c in zip(
             table.to_dict("records"), table["allocation_variant"], table["correction_variant"], strict=True
         )
@@ -89,5 +93,13 @@ def selection_table(choices: pd.DataFrame, grid: pd.DataFrame) -> pd.DataFrame:
     """``choose``'s table with each candidate cell's test perplexity beside it (``tables.SELECTION``):
     added after the choice, for transparency."""
     keys = ["model", "pruner", "structure", "allocation_variant", "correction_variant", "sparsity", "seed"]
-    test = grid.set_index(keys)["ppl"]
+    test = grid.set_index(keys)["ppl"]  # NaN for a failed cell
     return choices.assign(test_ppl=[float(test.loc[tuple(r)]) for r in choices[keys].itertuples(index=False)])
+
+
+def chosen_variants(path: str) -> dict[int, tuple[str, str]]:
+    """Seed -> (allocation variant, correction variant) that a group's choice file (one group's
+    ``choose`` table) selected; a group whose every candidate failed selects nothing."""
+    table = pd.read_parquet(path)
+    chosen = table[table["selected"]].drop_duplicates("seed")
+    return {int(r.seed): (str(r.allocation_variant), str(r.correction_variant)) for r in chosen.itertuples()}

@@ -67,7 +67,11 @@ def summarize(results: Path) -> str:
         lines += [
             "",
             f"headline: {headline}",
-            verdict_text(pd.read_parquet(headline), pd.read_parquet(claims) if claims.is_file() else None),
+            verdict_text(
+                pd.read_parquet(headline),
+                pd.read_parquet(claims) if claims.is_file() else None,
+                pd.read_parquet(grid) if grid.is_file() else None,
+            ),
         ]
     exports = sorted(p.parent for p in results.glob("export/models/**/provenance.json"))
     if exports:

@@ -15,7 +15,7 @@ import textwrap
 
 import pandas as pd
 
-__all__ = ["TERMINAL_WIDTH", "verdict_html", "verdict_text"]
+__all__ = ["TERMINAL_WIDTH", "failed_cells", "verdict_html", "verdict_text"]
 
 TERMINAL_WIDTH = 100
 _GROUP = ["model", "pruner", "allocation", "sparsity"]
@@ -61,8 +61,11 @@ def _group_title(key: tuple, part: pd.DataFrame) -> str:
     )
 
 
-def verdict_text(headline: pd.DataFrame, claims: pd.DataFrame | None = None) -> str:
-    """The headline as terminal text, at most ``TERMINAL_WIDTH`` columns per line."""
+def verdict_text(
+    headline: pd.DataFrame, claims: pd.DataFrame | None = None, grid: pd.DataFrame | None = None
+) -> str:
+    """The headline as terminal text, at most ``TERMINAL_WIDTH`` columns per line; the cells that
+    failed numerically (from ``grid``) after it."""
     lines = [
         "what the correction did: change against the tuned base, mean ± SE over calibration seeds",
         "(ppl in %, negative = better; zero-shot in points; * = |mean| > 2 SE; chosen on validation)",
@@ -78,6 +81,13 @@ def verdict_text(headline: pd.DataFrame, claims: pd.DataFrame | None = None) -> 
             chosen = str(r["selected_hp"]) or "-"
             line = f"  {name:<24} ppl {ppl:<18} zs {zs:<15} {chosen}"
             lines.append(line[:TERMINAL_WIDTH])
+    failed = failed_cells(grid)
+    if failed:
+        lines += ["", f"cells that failed numerically ({len(failed)}; recorded, left out of selection):"]
+        for cell, reason in failed:
+            lines += textwrap.wrap(
+                f"{cell}: {reason}", TERMINAL_WIDTH - 2, initial_indent="  ", subsequent_indent="    "
+            )
     if claims is not None and len(claims):
         lines += ["", "the paper's claims, measured:"]
         for _, row in claims.iterrows():
@@ -133,9 +143,26 @@ def _html_table(headline: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
-def verdict_html(headline: pd.DataFrame, claims: pd.DataFrame | None) -> str:
+def failed_cells(grid: pd.DataFrame | None) -> list[tuple[str, str]]:
+    """(cell, reason) of every cell that failed numerically (``status`` failed in the grid)."""
+    if grid is None or "status" not in grid or not len(grid):
+        return []
+    failed = grid[grid["status"] == "failed"]
+    return [
+        (
+            f"{r.model}/{r.pruner}/{r.allocation_variant}/{r.correction_variant}/{r.sparsity:g}/{r.seed}",
+            r.reason,
+        )
+        for r in failed.itertuples()
+    ]
+
+
+def verdict_html(
+    headline: pd.DataFrame, claims: pd.DataFrame | None, grid: pd.DataFrame | None = None
+) -> str:
     """The report's verdict page, standalone HTML: per model, pruner, base allocation and sparsity
-    the table of changes and the verdict lines, then the paper's claims."""
+    the table of changes and the verdict lines, the cells that failed numerically (from ``grid``),
+    then the paper's claims."""
     parts = [
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>What the correction did</title>'
         "<style>body { font-family: sans-serif; font-size: 14px; margin: 16px; }</style></head><body>",
@@ -154,6 +181,14 @@ def verdict_html(headline: pd.DataFrame, claims: pd.DataFrame | None) -> str:
         ]
         if lines:
             parts.append("<ul>" + "".join(lines) + "</ul>")
+    failed = failed_cells(grid)
+    if failed:
+        parts.append(
+            f"<h2>Cells that failed numerically ({len(failed)})</h2><p>Recorded as their outcome and "
+            "left out of selection; every other cell was measured.</p><ul>"
+            + "".join(f"<li><code>{html.escape(c)}</code>: {html.escape(r)}</li>" for c, r in failed)
+            + "</ul>"
+        )
     if claims is not None and len(claims):
         parts.append("<h2>The paper's claims, measured</h2>")
         rows = ['<table style="border-collapse:collapse;font-size:13px">']

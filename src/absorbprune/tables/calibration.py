@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-__all__ = ["layer_stats_schema", "lod_column", "outlier_column"]
+__all__ = ["WEIGHT_STATS", "layer_stats_schema", "lod_column", "outlier_column"]
 
 
 def outlier_column(m: float) -> str:
@@ -51,3 +51,17 @@ def layer_stats_schema(owl_m: Sequence[float]) -> pa.Schema:
         ("block_params", pa.int64()),  # prunable parameters of the block
     ]
     return pa.schema(fields)
+
+
+# ``results/calibration/{model}/weight_stats.parquet``: statistics of the weights alone (no
+# calibration data), one row per prunable linear, computed once per model.
+WEIGHT_STATS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("block", pa.int64()),
+        ("linear", pa.string()),
+        ("alpha_peak", pa.float64()),  # AlphaPruning heavy-tail exponent of W
+        ("alpha_xmin", pa.float64()),  # the chosen xmin (eigenvalue of W^T W)
+        ("alpha_ks", pa.float64()),  # KS distance of the chosen fit
+    ]
+)

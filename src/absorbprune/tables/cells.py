@@ -8,7 +8,7 @@ import pyarrow as pa
 from ..plan.cell import KEYS
 from .common import nullable
 
-__all__ = ["CELL_KEYS", "PPL", "PRUNED_LINEARS", "ZEROSHOT"]
+__all__ = ["CELL_KEYS", "OUTCOME", "PPL", "PRUNED_LINEARS", "ZEROSHOT"]
 
 # The key columns of a cell, first in every per-cell and summary table (plan.cell.KEYS explains each).
 _KEY_TYPES = {"sparsity": pa.float64(), "seed": pa.int64()}
@@ -28,14 +28,20 @@ PRUNED_LINEARS = pa.schema(
 )
 
 
+# A cell's outcome: "ok", or "failed" when pruning or measuring it failed numerically (a
+# non-finite activation or loss, a factorisation that failed): then its numbers are NaN and
+# ``reason`` says what happened (evaluation.cell.NUMERICAL_FAILURES).
+OUTCOME = [("status", pa.string()), ("reason", pa.string())]
+
 PPL = pa.schema(
     [
         *CELL_KEYS,
-        ("ppl", pa.float64()),  # exp(mean window loss), Wanda's protocol
+        nullable("ppl"),  # exp(mean window loss), Wanda's protocol (NaN: the cell failed)
         ("ppl_dataset", pa.string()),  # wikitext2 | local
-        ("n_windows", pa.int64()),  # non-overlapping windows, tail dropped
+        ("n_windows", pa.int64()),  # non-overlapping windows, tail dropped (0: the cell failed)
         ("seqlen", pa.int64()),
-        ("mean_window_loss", pa.float64()),  # nats per token
+        nullable("mean_window_loss"),  # nats per token (NaN: the cell failed)
+        *OUTCOME,
     ]
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from .cells import CELL_KEYS, ZEROSHOT
+from .cells import CELL_KEYS, OUTCOME, ZEROSHOT
 from .common import nullable
 
 __all__ = ["CHOICES", "GRID", "GROUP_KEYS", "HEADLINE", "PAPER_CLAIMS", "SELECTION", "ZEROSHOT_SUMMARY"]
@@ -14,14 +14,15 @@ GRID = pa.schema(
     [
         *CELL_KEYS,
         ("variant", pa.string()),  # allocation_variant/correction_variant
-        ("achieved_sparsity", pa.float64()),  # exact zeros / params over all prunable linears
-        ("n_prunable_params", pa.int64()),  # parameters of all prunable linears
-        ("ppl", pa.float64()),
+        nullable("achieved_sparsity"),  # exact zeros / params over all prunable linears (NaN: failed)
+        ("n_prunable_params", pa.int64()),  # parameters of all prunable linears (0: failed)
+        nullable("ppl"),  # test perplexity (NaN: the cell failed)
         ("ppl_dataset", pa.string()),  # wikitext2 | local
         nullable("zeroshot_mean"),  # mean of the tasks' values, 0..1 (NaN when not run)
         nullable("zeroshot_stderr"),  # lm-eval's stderr of that mean (tasks independent; NaN: not run)
         ("zeroshot_tasks", pa.int64()),  # tasks in that mean (0 when not run)
-        nullable("valid_ppl"),  # perplexity on the validation split (what selection reads; NaN: dense)
+        nullable("valid_ppl"),  # perplexity on the validation split (what selection reads; NaN: failed)
+        *OUTCOME,  # ok | failed, and why (tables.cells.OUTCOME)
     ]
 )
 
@@ -38,14 +39,14 @@ CHOICES = pa.schema(
         ("correction_variant", pa.string()),  # none: the base (gamma 0 of a correction's group)
         ("hyperparameter", pa.string()),  # one tunable hyperparameter of the candidate ("" if none)
         nullable("value"),  # its value (NaN when the candidate has none)
-        ("valid_ppl", pa.float64()),  # this seed's validation perplexity
-        ("valid_ppl_mean", pa.float64()),  # the candidate's mean over seeds (what is compared)
+        nullable("valid_ppl"),  # this seed's validation perplexity (NaN: the cell failed)
+        nullable("valid_ppl_mean"),  # the candidate's mean over seeds, compared (NaN: a seed failed)
         ("candidate", pa.string()),  # the candidate's tunable values, "gamma=0.05,lambda=0.08"
-        ("selected", pa.bool_()),  # lowest valid_ppl_mean of its group (ties: the first candidate)
+        ("selected", pa.bool_()),  # lowest valid_ppl_mean of its group (ties: the first; never a failed one)
     ]
 )
 
-SELECTION = pa.schema([*CHOICES, ("test_ppl", pa.float64())])  # test_ppl: reported, never used to choose
+SELECTION = pa.schema([*CHOICES, nullable("test_ppl")])  # test_ppl: reported, never used to choose
 
 HEADLINE = pa.schema(
     [

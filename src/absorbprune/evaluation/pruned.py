@@ -1,0 +1,82 @@
+"""A cell pruned and measured in one job (rule prune_evaluate): the model is loaded once, pruned in
+memory (``pruning.cell``) and measured in memory (``evaluation.cell``). A numerical failure of
+either (``NUMERICAL_FAILURES``) becomes the cell's recorded outcome, so one diverging cell never
+takes the study down; any other exception is a bug and fails the job."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from ..models.adapter import Adapter
+from ..plan.cell import Cell
+from ..pruning.cell import prune_cell_files
+from ..pruning.records import PrunedCell
+from ..pruning.sequential import PruneSpec
+from .cell import NUMERICAL_FAILURES, EvalData, EvalSpec, Measures, evaluate, failure_reason
+from .perplexity import ppl_row
+from .zeroshot import run_zeroshot, tidy_results
+
+__all__ = ["prune_and_measure", "zeroshot_of_cell"]
+
+log = logging.getLogger(__name__)
+
+
+def prune_and_measure(
+    adapter: Adapter,
+    tokenizer: Any,
+    cell: Cell,
+    files: tuple[str, str],
+    prune: PruneSpec,
+    spec: EvalSpec,
+    data: EvalData,
+    device: torch.device,
+) -> tuple[PrunedCell, Measures]:
+    """Prune ``cell`` from its files (``files``: its allocation, the calibration tokens), then
+    measure it; on a numerical failure, the failed outcome with its reason."""
+    try:
+        pruned = prune_cell_files(adapter, cell, *files, prune, device)
+        return pruned, evaluate(adapter.model, tokenizer, cell, spec, data, device)
+    except NUMERICAL_FAILURES as err:
+        reason = failure_reason(err, cell)
+        log.warning("cell %s failed numerically, recorded as its outcome: %s", cell.label(), reason)
+        return PrunedCell.failed(cell), Measures.failed(cell, spec, reason)
+
+
+def zeroshot_of_cell(
+    adapter: Adapter,
+    tokenizer: Any,
+    cell: Cell,
+    files: tuple[str, str],
+    prune: PruneSpec,
+    spec: EvalSpec,
+    data: EvalData,
+    device: torch.device,
+    grid_ppl: str,
+) -> Measures:
+    """Zero-shot accuracy of a cell the grid already measured (``evaluation.zeroshot.cells:
+    selected``): pruned again from its files, its test perplexity must equal the grid's
+    (``grid_ppl``) before the tasks run (exactly on a CPU; a GPU's kernels are not
+    bit-reproducible, so there a difference is logged).
+
+    Raises:
+        RuntimeError: on a CPU, the cell pruned again measures another perplexity.
+    """
+    import pandas as pd
+
+    prune_cell_files(adapter, cell, *files, prune, device)
+    model, test, zs = adapter.model.to(device), spec.test, spec.zeroshot
+    row = ppl_row(
+        model, data.test_ids, test.seqlen, test.batch_size, cell.keys(), test.dataset, test.max_windows
+    )
+    now = float(row["ppl"].iloc[0])
+    then = float(pd.read_parquet(grid_ppl)["ppl"].iloc[0])
+    if now != then:
+        msg = f"{cell.label()}: pruned again it measures {now!r}, the grid measured {then!r} ({grid_ppl})"
+        if device.type == "cpu":
+            raise RuntimeError(msg + "; its zero-shot would not be the cell's")
+        log.warning("%s (GPU kernels are not bit-reproducible)", msg)
+    results = run_zeroshot(model, tokenizer, zs.tasks, data.documents, zs.batch_size, zs.limit, zs.seed)
+    return Measures(row, row, tidy_results(results, zs.tasks, zs.metric, cell.keys()), results)
