@@ -18,7 +18,7 @@ TORCH_ARGS := $(if $(strip $(TORCH_INDEX)),--index-url $(TORCH_INDEX))
 # The stamp's name carries a hash of the locks, pyproject and TORCH_INDEX: changing any rebuilds .venv.
 STAMP := $(VENV)/.stamp-$(shell (cat requirements.lock requirements-nodeps.lock pyproject.toml; $(if $(strip $(TORCH_INDEX)),echo "$(TORCH_INDEX)")) | sha256sum | cut -c1-16)
 
-.PHONY: env run test test-fast test-slurm lint dry-run check-config envs lock clean
+.PHONY: env run test test-fast test-slurm lint dry-run estimate check-config envs lock clean
 
 env: $(STAMP)
 
@@ -42,6 +42,13 @@ run: check-config
 
 dry-run: check-config
 	$(BIN)/snakemake --dry-run --cores $(CORES) $(CONFIG_ARGS)
+
+# Jobs, SLURM submissions, GPU- and CPU-hours per rule of what the config would still run, from
+# the dry-run DAG and a per-token cost model (docs/cluster.md "Cost estimate"); ESTIMATE_ARGS:
+# --from-scratch (every job), --on cpu (this machine instead of an A100), --json FILE.
+ESTIMATE_ARGS ?=
+estimate: check-config
+	$(BIN)/python -m absorbprune.plan.estimate $(CONFIG_ARGS) $(ESTIMATE_ARGS)
 
 # Every config file read strictly (file and line for a syntax error or a duplicate key), then the
 # merged config validated: Snakemake's own loader names no file and keeps the last duplicate key.

@@ -40,10 +40,15 @@ include: "rules/export.smk"
 report: "rules/report/workflow.rst"
 
 
-# Seconds of table and figure work: on a cluster these run beside the controller, not as jobs;
-# prefetch needs the login node's network.
+# Seconds of table, figure and allocation work without a model: on a cluster these run beside the
+# controller, not as jobs (6,600 one-second allocate jobs on the paper's grid); prefetch needs the
+# login node's network.
 localrules:
     prefetch,
+    allocate,
+    absorption,
+    paper_coefficients,
+    zeroshot_data,
     audit_tokens,
     findings,
     sweep_summary,

@@ -22,7 +22,10 @@ def _package(tmp_path: Path) -> tuple[Path, Path]:
     (pkg / "a.py").write_text('"""Module a."""\n\nfrom .b import thing\n')
     (pkg / "b.py").write_text("import os\n\ndef f():\n    from .sub import c\n\nthing = 1\n")
     (pkg / "sub" / "c.py").write_text("from .. import d\n")
-    (pkg / "d.py").write_text('REF = "absorbprune.e:impl"  # a registry entry\n')
+    (pkg / "d.py").write_text(
+        "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from .unused import T\n\n"
+        'REF = "absorbprune.e:impl"  # a registry entry\n'
+    )
     (pkg / "e.py").write_text('__data__ = ("data",)\n\ndef impl():\n    """Doc."""\n    return 1\n')
     (pkg / "data").mkdir()
     (pkg / "data" / "task.yaml").write_text("task: x\n")
@@ -33,6 +36,7 @@ def _package(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_script_modules_follow_relative_lazy_transitive_imports_and_registry_references(tmp_path):
+    """... and not the imports of ``if TYPE_CHECKING:`` blocks, which never run (unused.py)."""
     pkg, script = _package(tmp_path)
     found = {str(p.relative_to(pkg)) for p in script_modules(script, pkg)}
     assert found == {"__init__.py", "a.py", "b.py", "sub/__init__.py", "sub/c.py", "d.py", "e.py"}
@@ -88,7 +92,15 @@ def _closure(script: str) -> set[str]:
 
 def test_the_model_loader_is_code_of_every_job_that_loads_a_model_and_of_no_other():
     loaders = ["calibrate", "calibration_tokens", "ppl_tokens", "sweep_magnitude", "sweep_prune"]
-    for name in [*loaders, "prune_evaluate", "evaluate_dense", "export_model", "cell_weights"]:
+    for name in [
+        *loaders,
+        "prune_evaluate",
+        "evaluate_dense",
+        "export_model",
+        "cell_weights",
+        "weight_stats",
+        "zeroshot_cell",
+    ]:
         assert "models/loading.py" in _closure(name), name
     for name in ("allocate", "select", "aggregate", "findings", "convert_gguf"):
         assert "models/loading.py" not in _closure(name), name
@@ -100,3 +112,4 @@ def test_converting_a_gguf_file_runs_no_training_or_evaluation_code():
     convert = _closure("convert_gguf")
     assert not {p for p in convert if p.startswith(("evaluation/", "pruning/", "calibration/"))}
     assert "models/training.py" not in convert and "models/training.py" in _closure("train_tiny")
+    assert "models/tiny.py" not in convert  # families name its ArchSpec for annotations only

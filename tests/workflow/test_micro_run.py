@@ -303,7 +303,7 @@ def test_micro_run_figures_and_self_contained_report(micro_run):
         assert "<table" in page and f"results/summary/{name}.parquet" in page
     snakemake(micro_run, "--configfile", "micro.yaml", "--report", "results/report.html")
     report = (res / "report.html").read_text()
-    for category in ("0 The paper", "1 Do early blocks", "2 How does", "3 Does the correction", "4 Every"):
+    for category in ("0 The verdict", "1 Do early blocks", "2 How does", "3 Does the correction", "4 Every"):
         assert category in report
     assert "grid.png" in report and "headline.html" in report
     assert (res / "report.html").stat().st_size > 500_000  # figures embedded, not linked

@@ -47,11 +47,28 @@ def _parse(text: str, filename: str) -> ast.Module:
     return ast.parse(text, filename=filename)
 
 
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """ids of the nodes inside ``if TYPE_CHECKING:`` blocks: imports for annotations, which never
+    run in a job."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            test = node.test
+            name = test.id if isinstance(test, ast.Name) else test.attr if isinstance(test, ast.Attribute) else ""
+            if name == "TYPE_CHECKING":
+                skipped.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    return skipped
+
+
 def module_imports(path: Path, name: str) -> tuple[str, ...]:
-    """Package modules a file imports anywhere in its body (candidates; non-modules kept)."""
+    """Package modules a file imports anywhere in its body, ``if TYPE_CHECKING:`` blocks aside
+    (candidates; non-modules kept)."""
     tree = _parse(path.read_text(), str(path))
+    skipped = _type_checking_only(tree)
     found: set[str] = set()
     for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import | ast.ImportFrom):
             found.update(_resolve(node, name))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _REF.match(node.value):
