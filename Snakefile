@@ -61,6 +61,7 @@ localrules:
     grid_figures,
     claims_page,
     verdict_page,
+    reference_check,
     report_table,
     export_allocations,
 

@@ -144,6 +144,7 @@ SUMMARY_TABLES = [
     "allocations",
     "drift",
     "pruning",
+    "reference_check",
 ]
 
 
@@ -343,7 +344,9 @@ FIGURES = {
 def final_targets():
     targets = [f"{RESULTS}/summary/{t}.parquet" for t in SUMMARY_TABLES]
     targets += [f"{RESULTS}/report/{t}.html" for t in SUMMARY_TABLES]
-    targets += [f"{RESULTS}/report/front/paper_claims.html", f"{RESULTS}/report/front/verdict.html"]
+    targets += [
+        f"{RESULTS}/report/front/{page}.html" for page in ("paper_claims", "verdict", "reference_check")
+    ]
     for m in grid_models():
         targets += [f"{RESULTS}/figures/{m}/{fig}.png" for figs in FIGURES.values() for fig in figs]
         targets += [f"{seed_dir('calibration', m, s)}/layer_stats.parquet" for s in SEEDS]

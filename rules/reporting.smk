@@ -191,6 +191,28 @@ rule claims_page:
 
 
 # The verdict per model and base allocation, coloured by sign and significance, then the claims.
+# Each uncorrected baseline beside its published perplexity, where one exists (a set-up check).
+rule reference_check:
+    input:
+        grid=rules.aggregate.output.grid,
+    output:
+        table=f"{RESULTS}/summary/reference_check.parquet",
+        page=report(
+            f"{RESULTS}/report/front/reference_check.html",
+            caption="report/reference_check.rst",
+            category="0 The verdict and the paper's claims",
+        ),
+    log:
+        f"{RESULTS}/logs/reference_check.log",
+    conda:
+        ENV
+    params:
+        code=code("reference_check"),
+        config={k: config[k] for k in ("models", "calibration", "evaluation", "allocation", "grid")},
+    script:
+        "scripts/reference_check.py"
+
+
 rule verdict_page:
     input:
         headline=rules.aggregate.output.headline,

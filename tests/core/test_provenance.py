@@ -83,8 +83,10 @@ def test_tables_refuse_non_finite_values_unless_the_column_allows_them(tmp_path)
             write_parquet(pd.DataFrame([{**row, "block_sparsity": value}]), path, ALLOCATION, {})
         assert not path.exists()  # nothing half-written
     write_parquet(pd.DataFrame([{**row, "block_sparsity": 0.7}]), path, ALLOCATION, {})
-    # columns that may hold NaN say so in the schema, e.g. the mean zero-shot accuracy when none ran
-    assert GRID.field("zeroshot_mean").metadata == NULLABLE and GRID.field("ppl").metadata is None
+    # columns that may hold NaN say so in the schema (stored as null), e.g. the mean zero-shot
+    # accuracy when none ran, or a failed cell's perplexity; a key never may
+    assert GRID.field("zeroshot_mean").metadata == NULLABLE and GRID.field("ppl").metadata == NULLABLE
+    assert GRID.field("sparsity").metadata is None
 
 
 def test_tensor_files_that_cannot_be_used_are_named(tmp_path):

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from helpers import copy_workflow, planned_jobs
 
+from absorbprune.plan import costs as C
 from absorbprune.plan import estimate as E
+from absorbprune.plan import shapes as S
 from absorbprune.plan.config.validate import resolve
 from absorbprune.plan.grid import cells, selection_candidates
 
@@ -23,13 +25,13 @@ def test_shapes_count_the_known_models_parameters():
         ("Qwen/Qwen2.5-7B", 7.62e9),
         ("HuggingFaceTB/SmolLM2-135M", 1.35e8),
     ):
-        assert E.KNOWN_SHAPES[hub_id].params == pytest.approx(params, rel=0.02), hub_id
+        assert S.KNOWN_SHAPES[hub_id].params == pytest.approx(params, rel=0.02), hub_id
 
 
 def test_the_shipped_gguf_reads_as_smollm2s_shape(default_config):
     assert (
-        E.shape_of("smollm2", default_config["models"]["smollm2"])
-        == E.KNOWN_SHAPES["HuggingFaceTB/SmolLM2-135M"]
+        S.shape_of("smollm2", default_config["models"]["smollm2"])
+        == S.KNOWN_SHAPES["HuggingFaceTB/SmolLM2-135M"]
     )
 
 
@@ -42,7 +44,7 @@ def test_an_unknown_hub_model_names_its_key(default_config):
         "dtype": "float16",
     }
     with pytest.raises(ValueError, match=r"models\.mystery.*prefetch"):
-        E.shape_of("mystery", entry)
+        S.shape_of("mystery", entry)
 
 
 @pytest.fixture
@@ -78,23 +80,23 @@ def test_zeroshot_on_selected_cells_adds_one_job_per_group_and_seed(default_conf
 
 
 def test_cost_follows_tokens_and_zeroshot_moves_out_of_the_cells(default_config):
-    cell = E.Job("prune_evaluate", {"model": "smollm2", "pruner": "wanda"}, False)
+    cell = C.Job("prune_evaluate", {"model": "smollm2", "pruner": "wanda"}, False)
     base = E.estimate([cell], default_config, set()).cpu_s["prune_evaluate"]
     default_config["calibration"]["n_samples"] *= 4
     more = E.estimate([cell], default_config, set()).cpu_s["prune_evaluate"]
     default_config["evaluation"]["zeroshot"]["cells"] = "selected"
     fewer = E.estimate([cell], default_config, set()).cpu_s["prune_evaluate"]
     assert base < more and fewer < more
-    sgpt = E.Job("prune_evaluate", {"model": "smollm2", "pruner": "sparsegpt"}, False)
+    sgpt = C.Job("prune_evaluate", {"model": "smollm2", "pruner": "sparsegpt"}, False)
     assert E.estimate([sgpt], default_config, set()).cpu_s["prune_evaluate"] > fewer
 
 
 def test_a_limit_caps_the_zeroshot_tokens(default_config):
     zs = default_config["evaluation"]["zeroshot"]
     zs["tasks"] = ["hellaswag"]
-    whole = E.zeroshot_tokens(default_config)
+    whole = C.zeroshot_tokens(default_config)
     zs["limit"] = 100
-    assert E.zeroshot_tokens(default_config) == pytest.approx(whole * 100 / 10042)
+    assert C.zeroshot_tokens(default_config) == pytest.approx(whole * 100 / 10042)
 
 
 @pytest.mark.slow

@@ -54,7 +54,7 @@ def _type_checking_only(tree: ast.Module) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.If):
             test = node.test
-            name = test.id if isinstance(test, ast.Name) else test.attr if isinstance(test, ast.Attribute) else ""
+            name = getattr(test, "id", None) or getattr(test, "attr", None)
             if name == "TYPE_CHECKING":
                 skipped.update(id(n) for stmt in node.body for n in ast.walk(stmt))
     return skipped

@@ -27,11 +27,10 @@ from importlib import resources
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 import yaml
 
 from ..plan.grid import allocation_variants, hyperparameters
-from ..tables.common import nullable
+from ..tables.summary import REFERENCE_CHECK
 
 __all__ = [
     "REFERENCE_CHECK",
@@ -65,31 +64,6 @@ FIELDS = {
 REQUIRED = {"hub_id", "pruner", "allocation", "sparsity", "ppl", "source"}  # sparsity: null for dense
 SOURCE_FIELDS = {"label", "citation", "url", "kind", "dataset", "seqlen", "calibration", "note"}
 OVERRIDABLE = {"dataset", "seqlen", "calibration"}  # a record may change what its source measured under
-
-REFERENCE_CHECK = pa.schema(
-    [
-        ("model", pa.string()),  # the config's model key
-        ("hub_id", pa.string()),  # its models.<key>.id, as the config spells it
-        ("pruner", pa.string()),  # dense for the unpruned reference
-        ("structure", pa.string()),  # unstructured | N:M
-        ("allocation", pa.string()),  # dense for the reference
-        (
-            "allocation_variant",
-            pa.string(),
-        ),  # the cell's variant (its hyperparameters in the name when swept)
-        ("sparsity", pa.float64()),  # target S; 0.0 for dense
-        nullable("measured_ppl"),  # mean test perplexity over the seeds that did not fail (NaN: all failed)
-        ("n_seeds", pa.int64()),  # calibration seeds in that mean (0: every seed failed)
-        ("published_ppl", pa.float64()),  # as the source prints it
-        ("source", pa.string()),  # citation: paper or repository, table, commit
-        ("url", pa.string()),  # link to the source (a pinned commit for a repository)
-        ("kind", pa.string()),  # primary (the authors' repository) | secondary (a transcription)
-        nullable("ratio"),  # measured_ppl / published_ppl (NaN only when every seed failed)
-        ("comparable", pa.bool_()),  # same protocol and hyperparameters as the published number
-        ("why_not", pa.string()),  # every difference, "; "-separated ("" when comparable)
-        ("note", pa.string()),  # the record's and its source's notes
-    ]
-)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,16 @@ import pyarrow as pa
 from .cells import CELL_KEYS, OUTCOME, ZEROSHOT
 from .common import nullable
 
-__all__ = ["CHOICES", "GRID", "GROUP_KEYS", "HEADLINE", "PAPER_CLAIMS", "SELECTION", "ZEROSHOT_SUMMARY"]
+__all__ = [
+    "CHOICES",
+    "GRID",
+    "GROUP_KEYS",
+    "HEADLINE",
+    "PAPER_CLAIMS",
+    "REFERENCE_CHECK",
+    "SELECTION",
+    "ZEROSHOT_SUMMARY",
+]
 
 
 GRID = pa.schema(
@@ -87,5 +96,28 @@ PAPER_CLAIMS = pa.schema(
         nullable("measured"),  # the number this run measured (NaN: not testable here)
         nullable("holds"),  # 1.0 holds, 0.0 does not, NaN not testable with this run
         ("detail", pa.string()),  # how it was measured, with the numbers
+    ]
+)
+
+# Each base cell beside its published perplexity (reporting.reference_check; docs/reference-check.md).
+REFERENCE_CHECK = pa.schema(
+    [
+        ("model", pa.string()),  # the config's model key
+        ("hub_id", pa.string()),  # its models.<key>.id, as the config spells it
+        ("pruner", pa.string()),  # dense for the unpruned reference
+        ("structure", pa.string()),  # unstructured | N:M
+        ("allocation", pa.string()),  # dense for the reference
+        ("allocation_variant", pa.string()),  # the cell's variant (hyperparameters in the name when swept)
+        ("sparsity", pa.float64()),  # target S; 0.0 for dense
+        nullable("measured_ppl"),  # mean test perplexity over the seeds that did not fail (NaN: all failed)
+        ("n_seeds", pa.int64()),  # calibration seeds in that mean (0: every seed failed)
+        ("published_ppl", pa.float64()),  # as the source prints it
+        ("source", pa.string()),  # citation: paper or repository, table, commit
+        ("url", pa.string()),  # link to the source (a pinned commit for a repository)
+        ("kind", pa.string()),  # primary (the authors' repository) | secondary (a transcription)
+        nullable("ratio"),  # measured_ppl / published_ppl (NaN only when every seed failed)
+        ("comparable", pa.bool_()),  # same protocol and hyperparameters as the published number
+        ("why_not", pa.string()),  # every difference, "; "-separated ("" when comparable)
+        ("note", pa.string()),  # the record's and its source's notes
     ]
 )
