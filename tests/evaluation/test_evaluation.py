@@ -168,3 +168,53 @@ def pa_schema(frame):
     import pyarrow as pa
 
     return pa.Schema.from_pandas(frame, preserve_index=False).remove_metadata()
+
+
+def test_zeroshot_of_a_selected_cell_checks_it_is_the_grids_cell_first(tmp_path):
+    """zeroshot_cell prunes the chosen cell again: its test perplexity must equal the grid's (on a
+    CPU exactly) before any task runs; another value means another cell or stale files."""
+    import pandas as pd
+
+    from absorbprune.core.io import write_parquet, write_safetensors
+    from absorbprune.evaluation.cell import EvalData, EvalSpec, PerplexitySpec, ZeroshotSpec
+    from absorbprune.evaluation.pruned import prune_and_measure, zeroshot_of_cell
+    from absorbprune.tables.cells import PPL
+
+    cell = Cell("m", "wanda", "unstructured", "uniform", "none", 0.5, 0)
+    alloc = pd.DataFrame([{"block": b, "block_sparsity": 0.5} for b in range(SPEC.n_blocks)])
+    write_parquet(alloc, tmp_path / "a.parquet", pa_schema(alloc), {})
+    ids = torch.randint(0, 50, (2, 16), generator=torch.Generator().manual_seed(0))
+    write_safetensors({"input_ids": ids}, tmp_path / "t.safetensors", {})
+    ppl = PerplexitySpec("local", 16, 2, None)
+    spec, data = EvalSpec(ppl, ppl, ZeroshotSpec()), EvalData(ids[:1], ids[1:])
+    files, prune = (str(tmp_path / "a.parquet"), str(tmp_path / "t.safetensors")), PruneSpec("wanda", None, 2)
+    _, grid = prune_and_measure(
+        Adapter(random_model(SPEC, seed=0), "llama"), None, cell, files, prune, spec, data, CPU
+    )
+    write_parquet(grid.ppl, tmp_path / "ppl.parquet", PPL, {})
+    again = zeroshot_of_cell(
+        Adapter(random_model(SPEC, seed=0), "llama"),
+        None,
+        cell,
+        files,
+        prune,
+        spec,
+        data,
+        CPU,
+        str(tmp_path / "ppl.parquet"),
+    )
+    assert again.ppl["ppl"].iloc[0] == grid.ppl["ppl"].iloc[0] and again.zeroshot.empty
+    other = grid.ppl.assign(ppl=grid.ppl["ppl"] * (1 + 1e-9))
+    write_parquet(other, tmp_path / "other.parquet", PPL, {})
+    with pytest.raises(RuntimeError, match="pruned again it measures"):
+        zeroshot_of_cell(
+            Adapter(random_model(SPEC, seed=0), "llama"),
+            None,
+            cell,
+            files,
+            prune,
+            spec,
+            data,
+            CPU,
+            str(tmp_path / "other.parquet"),
+        )

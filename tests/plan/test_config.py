@@ -366,3 +366,16 @@ def test_the_cross_key_checks_are_named_functions():
     from absorbprune.plan.config.checks import CHECKS
 
     assert len(CHECKS) >= 10 and all(c.__name__.endswith("_problems") and c.__doc__ for c in CHECKS)
+
+
+@pytest.mark.parametrize(("word", "value"), [("true", True), ("False", False), ("TRUE", True)])
+def test_a_command_line_boolean_reads_as_yaml_would(word, value):
+    """`snakemake prefetch --config allow_network=true` passes the string 'true'."""
+    config = copy.deepcopy(DEFAULT)
+    config["allow_network"] = word
+    config["pruning"]["keep_weights"] = word
+    out = resolve(config)
+    assert out["allow_network"] is value and out["pruning"]["keep_weights"] is value
+    config["allow_network"] = "yes"  # not a YAML 1.2 boolean: still refused, naming the key
+    with pytest.raises(ConfigError, match="allow_network"):
+        resolve(config)

@@ -39,7 +39,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "tests" / "configs"
 PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
 # The non-local jobs slurm.yaml's grid plans from a clean start: every compute stage, with one
-# prune_evaluate per cell (uniform, with and without the correction) and one dense reference.
+# prune_evaluate per cell (uniform, with and without the correction, under Wanda and under a
+# SparseGPT set up to fail), one dense reference and one model export. The selection checkpoints
+# add one zeroshot_cell per distinct chosen cell (counted from the choice files).
 EXPECTED_CLUSTER_JOBS = Counter(
     corpus=1,
     tokenizer=1,
@@ -48,14 +50,13 @@ EXPECTED_CLUSTER_JOBS = Counter(
     calibration_tokens=1,
     ppl_tokens=1,
     valid_tokens=1,
+    weight_stats=1,
     calibrate=1,
-    zeroshot_data=1,
     sweep_magnitude=1,
     sweep_prune=1,
-    absorption=1,
-    allocate=2,
-    prune_evaluate=2,
+    prune_evaluate=4,
     evaluate_dense=1,
+    export_model=1,
 )
 # A guard against a hung run, not a speed target, sized to CI's 90-minute limit: a quiet machine runs
 # the two runs in 4-5 minutes; beside other work (the default workflow, other test runs) they took
@@ -354,9 +355,13 @@ def test_every_cluster_job_ran_under_slurm_and_completed(runs, slurm_jobs):
     elapsed = [re.findall(r"Elapsed time: (\S+)", r.output)[-1:] for r in (run, runs["local"])]
     print(f"wall time: SLURM run {elapsed[0]}, local run (niced, alongside) {elapsed[1]}")
     assert run.planned, "Snakemake printed no 'Job stats' table"
-    cluster_jobs = Counter({r: n for r, n in run.planned.items() if r not in run.local})
-    # every compute stage of slurm.yaml's grid (one model, two cells) went to the cluster
-    assert cluster_jobs == EXPECTED_CLUSTER_JOBS, f"cluster jobs planned: {cluster_jobs}"
+    planned = Counter({r: n for r, n in run.planned.items() if r not in run.local})
+    # every compute stage of slurm.yaml's grid (one model, four cells, an export) went to the cluster
+    assert planned == EXPECTED_CLUSTER_JOBS, f"cluster jobs planned: {planned}"
+    # after the selection checkpoints: zero-shot on each distinct chosen cell, none on a failed group
+    chosen = chosen_cells(run.workdir / "results")
+    assert chosen and all(c.startswith("wanda/") for c in chosen), chosen
+    cluster_jobs = planned + Counter(zeroshot_cell=len(chosen))
 
     # what Snakemake said it submitted is exactly what slurmdbd recorded for this run
     assert sorted(j.job_id for j in slurm_jobs) == sorted(submissions(run.output))
@@ -397,6 +402,36 @@ def test_a_cancelled_job_is_retried_with_more_memory_and_the_grid_finishes(runs,
     assert (victim.mem_mb, retries[0].mem_mb) == (first, second), "memory did not grow with the attempt"
     assert second > first
     _succeeded(run, "SLURM")  # despite the cancellation
+
+
+def chosen_cells(results: Path) -> set[str]:
+    """pruner/allocation_variant/correction_variant of every cell some group's choice selected."""
+    picked = set()
+    for path in results.glob("selection/**/choice.parquet"):
+        t = pd.read_parquet(path)
+        for r in t[t["selected"]].itertuples():
+            picked.add(f"{r.pruner}/{r.allocation_variant}/{r.correction_variant}")
+    return picked
+
+
+def test_a_diverging_cell_is_recorded_and_the_tables_and_export_still_build(runs):
+    run = runs["slurm"]
+    _succeeded(run, "SLURM")
+    results = run.workdir / "results"
+    grid = pd.read_parquet(results / "summary" / "grid.parquet")
+    failed = grid[grid["status"] == "failed"]
+    assert set(failed["pruner"]) == {"sparsegpt"} and len(failed) == 2, grid[["pruner", "status"]]
+    assert failed["reason"].str.contains("cholesky", case=False).all() and failed["ppl"].isna().all()
+    assert (grid[grid["pruner"] != "sparsegpt"]["status"] == "ok").all()
+    assert "failed numerically" in (results / "report" / "front" / "verdict.html").read_text()
+    headline = pd.read_parquet(results / "summary" / "headline.parquet")
+    assert set(headline["pruner"]) == {"wanda"}  # no comparison built on a failed cell
+    export = next((results / "export" / "models" / "selected").rglob("config.json")).parent
+    assert (export / "model.safetensors").is_file()
+    # zero-shot was measured on the chosen cells only, and their rows reached the summary
+    zeroshot = pd.read_parquet(results / "summary" / "zeroshot.parquet")
+    scored = {f"{r.pruner}/{r.allocation_variant}/{r.correction_variant}" for r in zeroshot.itertuples()}
+    assert scored - {"dense/dense/none"} == chosen_cells(results)
 
 
 def _tables(results: Path) -> dict[str, Path]:

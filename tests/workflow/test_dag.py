@@ -64,7 +64,7 @@ def test_a_tiny_sparsity_round_trips_through_the_path_tags(tmp_path):
         yaml.safe_dump({"grid": {"sparsities": [1e-05]}, "sweeps": {"extra_sparsities": [0.7]}})
     )
     jobs = planned_jobs(wf, "--configfile", "tiny.yaml")
-    assert jobs["prune_evaluate"] == 36 and jobs["sweep_prune"] == 6  # 2 sparsities x 3 seeds
+    assert jobs["prune_evaluate"] == 36 and jobs["sweep_prune"] == 3  # 2 sparsities in each seed's job
 
 
 def test_paper_preset_dry_run_lists_every_job(tmp_path):
@@ -75,9 +75,10 @@ def test_paper_preset_dry_run_lists_every_job(tmp_path):
     per_model = {
         "calibration_tokens": seeds,  # C4: no built-in corpus, tokenizer or training jobs
         "audit_tokens": 1,
+        "weight_stats": 1,
         "calibrate": seeds,
         "sweep_magnitude": seeds,
-        "sweep_prune": (sparsities + 2) * seeds,  # the grid's plus sweeps.extra_sparsities
+        "sweep_prune": seeds,  # each the grid's sparsities plus sweeps.extra_sparsities
         "absorption": (sparsities + 2) * seeds,
         "paper_coefficients": seeds,
         "findings": 1,
@@ -90,22 +91,24 @@ def test_paper_preset_dry_run_lists_every_job(tmp_path):
     expected = {rule: n * models for rule, n in per_model.items()}
     expected |= {
         "allocate": cells,  # per pruner: AlphaPruning's eps is set per (model, pruner)
-        "prune_evaluate": cells,  # pruning, perplexity and the seven tasks in one job per cell
+        "prune_evaluate": cells,  # pruning and perplexity (zero-shot runs on the selected cells)
         "allocation_summary": 1,
         "sweep_summary": 1,
         "pruning_summary": 1,
-        "select": 1,
+        "select": cells // seeds // corrections * 6,  # groups: none, paper, absorption, 3 controls
         "aggregate": 1,
         "paper_claims": 1,
         "claims_page": 1,
-        "report_table": 12,
+        "report_table": 13,
         "verdict_page": 1,
+        "reference_check": 1,
         "export_allocations": 1,
         "export_model": models * pruners,  # the shipped entry: OWL + paper, selected, per model x pruner
         "all": 1,
     }
     assert planned_jobs(wf, "--configfile", "presets/paper.yaml") == expected
-    assert sum(expected.values()) == 13495 + 12
+    # + one zeroshot_cell per distinct chosen cell after the checkpoints (make estimate counts them)
+    assert sum(expected.values()) == 14636
 
 
 @pytest.mark.parametrize(

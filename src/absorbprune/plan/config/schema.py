@@ -108,12 +108,26 @@ def fill_defaults(instance: Any, schema: dict[str, Any], root: dict[str, Any]) -
         if key not in instance and "default" in sub:
             instance[key] = copy.deepcopy(sub["default"])
         if key in instance:
+            instance[key] = _command_line_boolean(instance[key], sub)
             fill_defaults(instance[key], sub, root)
     extra = schema.get("additionalProperties")
     if isinstance(extra, dict):
         for key, value in instance.items():
             if key not in props:
                 fill_defaults(value, extra, root)
+
+
+_BOOLEAN_WORDS = {"true": True, "false": False}
+
+
+def _command_line_boolean(value: Any, schema: dict[str, Any]) -> Any:
+    """``--config key=true`` reaches the config as the string ``"true"`` (Snakemake reads only
+    ``True``/``False`` as booleans): for a boolean key, read it as YAML would."""
+    types = schema.get("type")
+    boolean = types == "boolean" or (isinstance(types, list) and "boolean" in types)
+    if boolean and isinstance(value, str) and value.lower() in _BOOLEAN_WORDS:
+        return _BOOLEAN_WORDS[value.lower()]
+    return value
 
 
 def _key(path: Iterable[Any]) -> str:
