@@ -157,8 +157,11 @@ rule prefetch:
     params:
         code=code("prefetch"),
         models=config["models"],
-        calibration_source=config["calibration"]["source"],
-        ppl_source=config["evaluation"]["ppl_source"],
+        splits=splits_read(
+            config["calibration"]["source"],
+            config["evaluation"]["ppl_source"],
+            config["evaluation"]["valid_source"],
+        ),
         datasets=config["datasets"],
         tasks=ZEROSHOT["tasks"],
     script:
