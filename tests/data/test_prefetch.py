@@ -343,3 +343,10 @@ def test_trust_remote_code_fetches_the_top_level_code(tmp_path, monkeypatch, no_
     assert {"modeling_custom.py", "configuration_custom.py"} <= set(hub.fetched["Qwen/Qwen2.5-0.5B"])
     assert "scripts/convert.py" not in hub.fetched["Qwen/Qwen2.5-0.5B"]
 
+
+# ---- docs ---------------------------------------------------------------------------------------
+def test_docs_name_the_current_login_command():
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    assert not [p.name for p in docs if "huggingface-cli" in p.read_text()]
+    assert LOGIN in (ROOT / "docs" / "configuration.md").read_text()
+    assert LOGIN in (ROOT / "docs" / "cluster.md").read_text()
