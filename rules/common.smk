@@ -5,6 +5,7 @@ import re
 from dataclasses import asdict
 from pathlib import Path
 
+from absorbprune.data.splits import USE_SPLIT, splits_read
 from absorbprune.plan.cell import (
     ALLOCATION_PATTERN,
     CELL_LOG_PATTERN,

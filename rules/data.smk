@@ -100,7 +100,7 @@ rule ppl_tokens:
         code=code("ppl_tokens"),
         model=model_params,
         source=config["evaluation"]["ppl_source"],
-        split="test",
+        split=USE_SPLIT["perplexity"],
         seqlen=config["evaluation"]["seqlen"],
         dataset=dataset_params(config["evaluation"]["ppl_source"]),
     script:
@@ -121,7 +121,7 @@ rule valid_tokens:
         code=code("ppl_tokens"),
         model=model_params,
         source=config["evaluation"]["valid_source"],
-        split="validation",
+        split=USE_SPLIT["validation"],
         seqlen=config["evaluation"]["seqlen"],
         dataset=dataset_params(config["evaluation"]["valid_source"]),
     script:
@@ -157,8 +157,11 @@ rule prefetch:
     params:
         code=code("prefetch"),
         models=config["models"],
-        calibration_source=config["calibration"]["source"],
-        ppl_source=config["evaluation"]["ppl_source"],
+        splits=splits_read(
+            config["calibration"]["source"],
+            config["evaluation"]["ppl_source"],
+            config["evaluation"]["valid_source"],
+        ),
         datasets=config["datasets"],
         tasks=ZEROSHOT["tasks"],
     script:

@@ -1,4 +1,5 @@
-"""Rule prefetch: download every configured hub model and data set into the Hugging Face cache."""
+"""Rule prefetch: download what the configured jobs read (hub models, data set splits, lm-eval task
+data) into the Hugging Face cache; the manifest records each model's resolved commit."""
 
 from absorbprune.core.io import write_json
 from absorbprune.core.jobs import start
@@ -8,9 +9,9 @@ job = start(snakemake, "prefetch")
 p = job.params
 manifest = prefetch(
     p["models"],
-    {p["calibration_source"], p["ppl_source"]},
+    p["splits"],
     p["datasets"],
     allow_network=bool(snakemake.config["allow_network"]),
     tasks=p["tasks"],
 )
-write_json({"fetched": manifest, "provenance": job.provenance()}, snakemake.output[0])
+write_json({**manifest, "provenance": job.provenance()}, snakemake.output[0])
