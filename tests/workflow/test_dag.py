@@ -17,9 +17,10 @@ def test_dry_run_dag_shape_of_the_default_config(tmp_path):
         "convert_gguf": 1,  # SmolLM2's GGUF file -> results/models/smollm2 (no tokenizer or training jobs)
         "calibration_tokens": 3,  # one calibration set per seed
         "audit_tokens": 1,
+        "weight_stats": 1,  # AlphaPruning's SVDs: weights only, once per model
         "calibrate": 3,
         "sweep_magnitude": 3,
-        "sweep_prune": 3,  # 0.7 per seed (no extra sparsities in the default)
+        "sweep_prune": 3,  # one per seed, every swept sparsity in it (0.7 alone in the default)
         "absorption": 3,
         "paper_coefficients": 3,
         "findings": 1,
@@ -35,13 +36,16 @@ def test_dry_run_dag_shape_of_the_default_config(tmp_path):
         "ppl_tokens": 1,
         "valid_tokens": 1,
         "zeroshot_data": 1,
-        "select": 1,
+        # one checkpoint per selection group: (owl, alphapruning) x (none, paper, absorption,
+        # depth, shuffled, flipped) at 0.7
+        "select": 12,
         "aggregate": 1,
         "paper_claims": 1,
         "claims_page": 1,
         "grid_figures": 1,
-        "report_table": 12,
+        "report_table": 13,
         "verdict_page": 1,  # the report's verdict page
+        "reference_check": 1,  # the baselines beside the published numbers
         "export_allocations": 1,  # every allocation as JSON, one job
         "export_model": 1,  # export.models: OWL + the paper's correction, as selected
         "all": 1,
@@ -108,7 +112,7 @@ def test_paper_preset_dry_run_lists_every_job(tmp_path):
     }
     assert planned_jobs(wf, "--configfile", "presets/paper.yaml") == expected
     # + one zeroshot_cell per distinct chosen cell after the checkpoints (make estimate counts them)
-    assert sum(expected.values()) == 14636
+    assert sum(expected.values()) == 14638
 
 
 @pytest.mark.parametrize(
