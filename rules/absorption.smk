@@ -36,6 +36,9 @@ rule sweep_magnitude:
         "scripts/sweep_magnitude.py"
 
 
+PRUNE_SWEEP = {k: config["sweeps"][k] for k in ("n_sweep", "memory_budget_gb", "max_tokens_per_forward")}
+
+
 rule sweep_prune:
     input:
         tokens=rules.calibration_tokens.output[0],
@@ -50,15 +53,23 @@ rule sweep_prune:
     params:
         code=code("sweep_prune"),
         model=model_params,
-        sweeps={k: config["sweeps"][k] for k in ("n_sweep", "memory_budget_gb", "max_tokens_per_forward")},
+        sweeps=PRUNE_SWEEP,
         sparsities=[float(s) for s in SWEEP_SPARSITIES],
     script:
         "scripts/sweep_prune.py"
 
 
+# One sparsity's coefficients. The prune sweep file holds every swept sparsity, so adding a
+# sparsity rewrites it; the rows of the others are unchanged (each injection is independent), and
+# their coefficients, allocations and cells must not rerun. So the file is `ancient` (its rewrite
+# alone reruns nothing), and everything else that decides its rows at this sparsity is declared
+# here: what the sweep read (tokens, norms, model) as inputs, and its code and settings as params.
 rule absorption:
     input:
-        drift=rules.sweep_prune.output[0],
+        drift=ancient(rules.sweep_prune.output[0]),
+        tokens=rules.calibration_tokens.output[0],
+        norms=rules.calibrate.output.norms,
+        model=model_dir,
     output:
         coefficients=f"{seed_dir('absorption')}/coefficients_s{{sparsity}}.parquet",
         gains=f"{seed_dir('absorption')}/gains_s{{sparsity}}.parquet",
@@ -68,6 +79,9 @@ rule absorption:
         ENV
     params:
         code=code("absorption"),
+        sweep_code=code("sweep_prune"),
+        model=model_params,
+        sweeps=PRUNE_SWEEP,
     script:
         "scripts/absorption.py"
 

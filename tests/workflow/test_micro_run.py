@@ -235,6 +235,13 @@ def test_micro_run_grid_tables(micro_run):
         assert read_parquet_provenance(res / "summary" / f"{name}.parquet")["stage"] == "aggregate"
 
 
+def read_choices(results: Path) -> pd.DataFrame:
+    """Every selection group's choice (one checkpoint file per group), concatenated."""
+    files = sorted((results / "selection").rglob("choice.parquet"))
+    assert files, "no choice file"
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
 def test_selection_never_reads_the_test_split(micro_run, tmp_path):
     """The select job's inputs are validation files only, and its choice is reproduced from those
     files alone with every test-split file of the run removed."""
@@ -248,9 +255,12 @@ def test_selection_never_reads_the_test_split(micro_run, tmp_path):
         micro_run, "--dry-run", "--forcerun", "select", "--until", "select", "--configfile", "micro.yaml"
     )
     text = out.stdout + out.stderr
-    inputs = text.split("rule select:", 1)[1].split("output:", 1)[0]
-    assert "valid_ppl.parquet" in inputs
-    assert "/ppl.parquet" not in inputs and "ppl_tokens" not in inputs and "corpus/test" not in inputs
+    # one checkpoint job per selection group (localcheckpoint: it runs beside the controller)
+    inputs = re.findall(r"^(?:local)?checkpoint select:\n\s+input: (.*)$", text, re.M)
+    assert len(inputs) == 12  # 2 models x (none, paper, absorption, 3 controls) at 0.5
+    for listed in inputs:
+        assert "valid_ppl.parquet" in listed
+        assert "/ppl.parquet" not in listed and "ppl_tokens" not in listed and "corpus/test" not in listed
     copy = tmp_path / "results"
     shutil.copytree(micro_run / "results" / "eval", copy / "eval")
     shutil.copytree(micro_run / "results" / "corpus", copy / "corpus")
@@ -271,7 +281,7 @@ def test_selection_never_reads_the_test_split(micro_run, tmp_path):
     )
     valid = valid[valid["pruner"] != "dense"]
     table = choose(valid, [asdict(c) for c in selection_candidates(cfg)], cfg["calibration"]["seeds"])
-    ran = pd.read_parquet(micro_run / "results" / "selection" / "choices.parquet")
+    ran = read_choices(micro_run / "results")
     keys = ["model", "correction", "allocation_variant", "correction_variant", "seed", "hyperparameter"]
     pd.testing.assert_frame_equal(
         table.sort_values(keys, ignore_index=True),
@@ -392,7 +402,7 @@ def test_exported_models_load_elsewhere_and_reproduce_their_cell(micro_run):
         ("cell", "micro-opt"),
         ("selected", "micro-llama"),
     ]
-    choices = pd.read_parquet(res / "selection" / "choices.parquet")
+    choices = read_choices(res)
     for export in exports:
         assert {"model.safetensors", "config.json", "tokenizer.json", "README.md", "allocation.json"} <= {
             p.name for p in export.iterdir()

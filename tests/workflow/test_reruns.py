@@ -28,18 +28,28 @@ def test_finished_run_plans_nothing(micro_run):
 # whose HTML page is rebuilt (one job each), merged by union.
 # The micro config exports two models (tests/configs/micro.yaml): micro-llama's selected owl/paper
 # (candidates owl/none and owl/paper-gamma0.05 at seed 0) and micro-opt's owl/none cell.
+# Selection has one checkpoint per group: 2 models x (none, paper, absorption and the three
+# controls) at 0.5 = 12 groups; the selected export reads micro-llama's paper group's choice only.
 AGGREGATE = {
     "aggregate": 1,
     "paper_claims": 1,
     "claims_page": 1,
     "verdict_page": 1,  # reads the headline and the claims
     "grid_figures": 2,
-    "report_table": {"grid", "headline", "zeroshot", "selection", "paper_claims"},
+    "reference_check": 1,  # reads the grid
+    "report_table": {"grid", "headline", "zeroshot", "selection", "paper_claims", "reference_check"},
     "all": 1,
 }
-# new validation perplexities: chosen again, so the selected export is made again
-SELECT = {"select": 1, "export_model": 1, **AGGREGATE}
-PRUNE_DOWN = {"pruning_summary": 1, **SELECT, "report_table": {*AGGREGATE["report_table"], "pruning"}}
+
+
+def chosen(groups: int, exports: int = 0) -> dict:
+    """New validation perplexities in ``groups`` groups: those choose again, and a selected export
+    reruns only when its own group is among them (``exports``)."""
+    return {"select": groups, **({"export_model": exports} if exports else {}), **AGGREGATE}
+
+
+ALL_GROUPS = chosen(12, 1)
+PRUNE_DOWN = {"pruning_summary": 1, **AGGREGATE, "report_table": {*AGGREGATE["report_table"], "pruning"}}
 ALLOC_DOWN = {"allocation_summary": 1, "export_allocations": 1, "report_table": {"allocations"}}
 EVAL = {"prune_evaluate": 28, "export_model": 2}  # every cell, pruned and measured again; both exports
 # the dense reference's linears (the allocation export's names) and perplexity (the cards') again
@@ -64,40 +74,49 @@ FINDINGS_DOWN = {
 }
 ABSORPTION_DOWN = {"absorption": 8, **FINDINGS_DOWN}
 PAPER_DOWN = {"paper_coefficients": 4, **FINDINGS_DOWN}
-SWEEPS_DOWN = {"sweep_magnitude": 4, "sweep_prune": 8, **ABSORPTION_DOWN, **PAPER_DOWN}
+SWEEPS_DOWN = {"sweep_magnitude": 4, "sweep_prune": 4, **ABSORPTION_DOWN, **PAPER_DOWN}  # per model x seed
 
 
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ({"calibration": {"owl_M": [2, 5]}}, plan({"calibrate": 4}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN)),
-        # a single gamma renames ours' cells (absorption-gamma0.05 -> absorption): new cells
-        ({"allocation": {"absorption": {"gamma": 0.1}}}, plan(OURS_CELLS, PRUNE_DOWN)),
-        # the paper's gamma is also its controls' gamma
-        ({"allocation": {"paper": {"gamma": [0, 0.1]}}}, plan(PAPER_CELLS, PRUNE_DOWN)),
+        (
+            {"calibration": {"owl_M": [2, 5]}},
+            plan({"calibrate": 4}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN, ALL_GROUPS),
+        ),
+        # a single gamma renames ours' cells (absorption-gamma0.05 -> absorption): new cells, in
+        # the two absorption groups; the selected export (a paper group) is not made again
+        ({"allocation": {"absorption": {"gamma": 0.1}}}, plan(OURS_CELLS, PRUNE_DOWN, chosen(2))),
+        # the paper's gamma is also its controls' gamma: 2 models x 4 groups, the export's among them
+        ({"allocation": {"paper": {"gamma": [0, 0.1]}}}, plan(PAPER_CELLS, PRUNE_DOWN, chosen(8, 1))),
         (
             {"allocation": {"shuffled": {"seed": 3}}},
-            plan({"allocate": 4, "prune_evaluate": 4}, ALLOC_DOWN, PRUNE_DOWN),
+            plan({"allocate": 4, "prune_evaluate": 4}, ALLOC_DOWN, PRUNE_DOWN, chosen(2)),
         ),
         (
             {"allocation": {"owl": {"lambda": 0.05}}},
             # both exports are OWL cells
-            plan({"allocate": 24, "prune_evaluate": 24, "export_model": 2}, ALLOC_DOWN, PRUNE_DOWN),
+            plan(
+                {"allocate": 24, "prune_evaluate": 24, "export_model": 2}, ALLOC_DOWN, PRUNE_DOWN, ALL_GROUPS
+            ),
         ),
-        ({"pruning": {"batch_size": 3}}, plan(EVAL, PRUNE_DOWN)),
+        ({"pruning": {"batch_size": 3}}, plan(EVAL, PRUNE_DOWN, ALL_GROUPS)),
         # keeping weights adds a file per cell, written by its own job: nothing is measured again
         ({"pruning": {"keep_weights": True}}, {"cell_weights": 28, "all": 1}),
         # more direction seeds: new gaussian sweeps, so new paper coefficients and their cells
-        ({"sweeps": {"seeds": [0, 1, 2]}}, plan({"sweep_magnitude": 4}, PAPER_DOWN, PAPER_CELLS, PRUNE_DOWN)),
+        (
+            {"sweeps": {"seeds": [0, 1, 2]}},
+            plan({"sweep_magnitude": 4}, PAPER_DOWN, PAPER_CELLS, PRUNE_DOWN, chosen(8, 1)),
+        ),
         ({"sweeps": {"main_sparsity": 0.5}}, plan(FINDINGS_DOWN)),
         # an evaluation setting re-measures every cell (pruned in the same job) and the dense models
-        ({"evaluation": {"zeroshot": {"batch_size": 16}}}, plan(DENSE, EVAL, PRUNE_DOWN)),
+        ({"evaluation": {"zeroshot": {"batch_size": 16}}}, plan(DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS)),
         (
             {"evaluation": {"zeroshot": {"codeline": {"seed": 1}}}},
-            plan({"zeroshot_data": 1}, DENSE, EVAL, PRUNE_DOWN),
+            plan({"zeroshot_data": 1}, DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS),
         ),
-        ({"evaluation": {"batch_size": 4}}, plan(DENSE, EVAL, PRUNE_DOWN)),
-        ({"evaluation": {"max_windows": 2}}, plan(DENSE, EVAL, PRUNE_DOWN)),
+        ({"evaluation": {"batch_size": 4}}, plan(DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS)),
+        ({"evaluation": {"max_windows": 2}}, plan(DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS)),
     ],
 )
 def test_parameter_change_reruns_only_what_depends_on_it(micro_run, override, expected):
@@ -106,58 +125,69 @@ def test_parameter_change_reruns_only_what_depends_on_it(micro_run, override, ex
 
 
 def test_adding_a_sparsity_adds_only_its_own_jobs(micro_run):
+    """Nothing already chosen runs again: each seed's prune sweep reruns (it holds every swept
+    sparsity), but the old sparsities' coefficients, cells, choices and the exports do not."""
     (micro_run / "more.yaml").write_text(yaml.safe_dump({"grid": {"sparsities": [0.5, 0.6]}}))
     jobs = planned_jobs(micro_run, "--configfile", "micro.yaml", "more.yaml")
     new_cells = {"allocate": 24, "prune_evaluate": 24}  # 2 models x 2 seeds x 6 unstructured cells
     new_sweeps = {"sweep_prune": 4, "absorption": 4, "sweep_figures": 2, "sweep_summary": 1, **SWEEP_TABLES}
     claims = {"paper_claims": 1, "claims_page": 1, "verdict_page": 1}
-    assert jobs == plan(new_sweeps, claims, new_cells, ALLOC_DOWN, PRUNE_DOWN)
+    assert jobs == plan(new_sweeps, claims, new_cells, ALLOC_DOWN, PRUNE_DOWN, chosen(12))
+    assert "export_model" not in jobs
 
 
-TOKENS_DOWN = plan(SWEEPS_DOWN, ALL_CELLS, EVAL_DENSE, PRUNE_DOWN)  # new calibration and eval tokens
+TOKENS_DOWN = plan(
+    SWEEPS_DOWN, ALL_CELLS, EVAL_DENSE, PRUNE_DOWN, ALL_GROUPS
+)  # new calibration and eval tokens
 MODEL_DOWN = plan(  # a built-in model's weights change: everything that reads it
-    {"train_tiny": 2, "calibration_tokens": 4, "audit_tokens": 2, "calibrate": 4},
+    {"train_tiny": 2, "calibration_tokens": 4, "audit_tokens": 2, "weight_stats": 2, "calibrate": 4},
     SWEEPS_DOWN,
     ALL_CELLS,
     EVAL_DENSE,
     PRUNE_DOWN,
+    ALL_GROUPS,
 )
 LOADERS = plan(  # every job that loads a model (the tokens are tokenized with its tokenizer)
-    {"calibration_tokens": 4, "audit_tokens": 2, "calibrate": 4},
+    {"calibration_tokens": 4, "audit_tokens": 2, "weight_stats": 2, "calibrate": 4},
     SWEEPS_DOWN,
     ALL_CELLS,
     EVAL_DENSE,
     PRUNE_DOWN,
+    ALL_GROUPS,
 )
+CORRECTED_GROUPS = chosen(10, 1)  # paper, absorption and the three controls, per model
 
 
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
-        ("calibration/statistics", plan({"calibrate": 4}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN)),
+        ("calibration/statistics", plan({"calibrate": 4}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN, ALL_GROUPS)),
         # the Wanda and SparseGPT hooks are the pruners' too; the dense reference prunes nothing
-        ("calibration/hooks", plan({"calibrate": 4}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN)),
+        ("calibration/hooks", plan({"calibrate": 4}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN, ALL_GROUPS)),
         ("data/tokens", plan({"calibration_tokens": 4, "audit_tokens": 2, "calibrate": 4}, TOKENS_DOWN)),
         # new documents for the built-in task: every model is measured again
-        ("data/codeline", plan({"zeroshot_data": 1}, DENSE, EVAL, PRUNE_DOWN)),
+        ("data/codeline", plan({"zeroshot_data": 1}, DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS)),
         ("models/training", MODEL_DOWN),
         ("models/loading", LOADERS),
         ("models/gguf", {}),  # no GGUF model in the micro grid (test_a_gguf_model_... has one)
-        ("absorption/sweeps", plan(SWEEPS_DOWN, CORRECTED_CELLS, PRUNE_DOWN)),
+        ("absorption/sweeps", plan(SWEEPS_DOWN, CORRECTED_CELLS, PRUNE_DOWN, CORRECTED_GROUPS)),
         # ours and the paper's coefficients: every corrected cell reads one of them
-        ("absorption/coefficients", plan(ABSORPTION_DOWN, PAPER_DOWN, CORRECTED_CELLS, PRUNE_DOWN)),
+        (
+            "absorption/coefficients",
+            plan(ABSORPTION_DOWN, PAPER_DOWN, CORRECTED_CELLS, PRUNE_DOWN, CORRECTED_GROUPS),
+        ),
         ("absorption/findings", plan(FINDINGS_DOWN)),
-        ("allocation/corrections", plan(ALL_CELLS, PRUNE_DOWN)),
+        ("allocation/corrections", plan(ALL_CELLS, PRUNE_DOWN, ALL_GROUPS)),
         # the prune sweep injects with the Wanda mask: sweeps and corrected allocations rerun too
-        ("pruning/masks", plan(SWEEPS_DOWN, CORRECTED_CELLS, EVAL, PRUNE_DOWN)),
-        ("pruning/sequential", plan(EVAL, PRUNE_DOWN)),  # the dense reference prunes nothing
-        ("evaluation/zeroshot", plan(DENSE, EVAL, PRUNE_DOWN)),
-        ("reporting/selection", SELECT),
+        ("pruning/masks", plan(SWEEPS_DOWN, CORRECTED_CELLS, EVAL, PRUNE_DOWN, ALL_GROUPS)),
+        ("pruning/sequential", plan(EVAL, PRUNE_DOWN, ALL_GROUPS)),  # the dense reference prunes nothing
+        ("evaluation/zeroshot", plan(DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS)),
+        ("reporting/selection", ALL_GROUPS),
         ("reporting/headline", plan(AGGREGATE)),
         ("reporting/figures", {"sweep_figures": 2, "grid_figures": 2, "all": 1}),
-        ("reporting/html", {"report_table": 12, "claims_page": 1, "all": 1}),
+        ("reporting/html", {"report_table": 13, "claims_page": 1, "all": 1}),
         ("reporting/verdict", {"verdict_page": 1, "all": 1}),
-        ("tables/summary", SELECT),  # the choices' and the summaries' columns
+        ("tables/summary", ALL_GROUPS),  # the choices' and the summaries' columns
         ("export/model", {"export_model": 2, "all": 1}),
     ],
 )
