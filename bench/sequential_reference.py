@@ -19,6 +19,11 @@ Three passes over the same dense model and calibration sequences, uniform sparsi
 For each pair it prints, per block, how far the block inputs are apart (max abs, max relative,
 in float32 ulps, share of entries not bit-equal) and how many mask entries differ, then the test
 perplexity of each pruned model (the workflow's protocol: ``--seqlen``, ``--max-windows``).
+
+With ``--seeds FIRST STOP --corpus results/corpus`` instead of ``--tokens``, it draws the
+calibration sets of seeds FIRST..STOP-1 itself (the workflow's draw: ``data.tokens``, 8 x 128
+tokens of the built-in corpus's train split) and prints, per seed, the test perplexity of ours,
+ours at batch 1 and the reference pattern: the spread of the two float-level variants over seeds.
 """
 
 from __future__ import annotations
@@ -34,9 +39,9 @@ from absorbprune.calibration.hooks import SquareSum
 from absorbprune.core.io import read_tensors
 from absorbprune.evaluation.perplexity import window_ppl
 from absorbprune.models.adapter import Adapter
-from absorbprune.models.loading import load_model
+from absorbprune.models.loading import load_model, load_tokenizer
 from absorbprune.pruning.reference import PassTrace, compare_traces, reference_wanda, trace_prune_model
-from absorbprune.pruning.sequential import PruneSpec
+from absorbprune.pruning.sequential import PruneSpec, prune_model
 
 SPEC = {"source": "gguf", "family": "llama", "dtype": "float32", "device": "cpu", "trust_remote_code": False}
 
@@ -96,10 +101,54 @@ def near_ties(dense: Adapter, ours: PassTrace, ref: PassTrace, batch: int) -> No
                 )
 
 
+def seed_sweep(dense: Adapter, args: argparse.Namespace) -> None:
+    """Per calibration seed: ours, ours at batch 1 and the reference pattern, test perplexity."""
+    from absorbprune.data.sources import load_split
+    from absorbprune.data.tokens import calibration_tokens
+
+    tokenizer = load_tokenizer("smollm2", SPEC, args.model_dir)
+    train = load_split("local", "train", {}, args.corpus)
+    test = read_tensors(args.ppl_tokens, ("input_ids",))["input_ids"].flatten()
+    sparsity = [args.sparsity] * dense.n_blocks
+    rows = []
+    for seed in range(*args.seeds):
+        ids = calibration_tokens("local", train, tokenizer, args.samples, args.seqlen, seed)
+        row: dict[str, float] = {"seed": seed}
+        for name in ("ours", "ours_batch1", "reference"):
+            adapter = copy.deepcopy(dense)
+            if name == "reference":
+                reference_wanda(adapter, ids, sparsity, keep_inputs=False)
+            else:
+                batch = 1 if name == "ours_batch1" else args.batch
+                prune_model(adapter, ids, sparsity, PruneSpec("wanda", None, batch), torch.device("cpu"))
+            row[name] = window_ppl(adapter.model, test, args.seqlen, args.max_windows or None)
+        row["reference_vs_ours"] = row["reference"] / row["ours"] - 1
+        row["batch1_vs_ours"] = row["ours_batch1"] / row["ours"] - 1
+        print(
+            f"seed {seed}: ours {row['ours']:.4f}, batch 1 {row['ours_batch1']:.4f}, reference "
+            f"{row['reference']:.4f} ({row['reference_vs_ours']:+.4f}; batch 1 {row['batch1_vs_ours']:+.4f})"
+        )
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    for col in ("reference_vs_ours", "batch1_vs_ours"):
+        x = table[col]
+        print(
+            f"{col}: mean {x.mean():+.4f}, sd {x.std(ddof=0):.4f}, median |.| {x.abs().median():.4f}, "
+            f"max |.| {x.abs().max():.4f}; {(x > 0).sum()} up, {(x < 0).sum()} down, {(x == 0).sum()} equal"
+        )
+    ours = table["ours"]
+    print(f"ours over seeds: {ours.min():.1f} to {ours.max():.1f}, sd / mean {ours.std() / ours.mean():.3f}")
+    if args.out:
+        table.to_csv(args.out, index=False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model-dir", required=True, help="a converted model directory (rule convert_gguf)")
-    ap.add_argument("--tokens", required=True, help="calibration tokens (rule calibration_tokens)")
+    ap.add_argument("--tokens", help="calibration tokens (rule calibration_tokens)")
+    ap.add_argument("--seeds", type=int, nargs=2, metavar=("FIRST", "STOP"), help="draw these sets instead")
+    ap.add_argument("--corpus", help="with --seeds: the built-in corpus directory (rule corpus)")
+    ap.add_argument("--samples", type=int, default=8, help="with --seeds: sequences per set")
     ap.add_argument("--ppl-tokens", help="test tokens (rule ppl_tokens); omitted: no perplexity")
     ap.add_argument("--sparsity", type=float, default=0.7)
     ap.add_argument("--batch", type=int, default=8, help="our pass's calibration batch size")
@@ -112,6 +161,13 @@ def main() -> None:
     pd.set_option("display.width", 200, "display.max_columns", 20, "display.max_rows", 100)
 
     dense = load_model("smollm2", SPEC, args.model_dir, device="cpu")
+    if args.seeds:
+        if not (args.corpus and args.ppl_tokens):
+            ap.error("--seeds needs --corpus and --ppl-tokens")
+        seed_sweep(dense, args)
+        return
+    if not args.tokens:
+        ap.error("give --tokens (or --seeds)")
     ids = read_tensors(args.tokens, ("input_ids",))["input_ids"]
     sparsity = [args.sparsity] * dense.n_blocks
     print(f"calibration {tuple(ids.shape)}, {dense.n_blocks} blocks, uniform {args.sparsity}")

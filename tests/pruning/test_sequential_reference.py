@@ -15,6 +15,7 @@ from absorbprune.models.tiny import ArchSpec, random_model
 from absorbprune.pruning.reference import (
     PassTrace,
     compare_traces,
+    flip_margins,
     reference_wanda,
     trace_prune_model,
     ulp_distance,
@@ -29,6 +30,9 @@ REAL_BLOCKS, REAL_SEQS, REAL_SEQLEN = 4, 4, 128
 # measured on (0 ulps); allowed up to this many float32 ulps at the inputs' RMS magnitude, the
 # float-level slack another CPU's kernels may take for a batched and a batch-one forward.
 INPUT_ULPS = 16
+# A weight whose pruned-or-kept state differs between the passes sits this close (relative) to its
+# row's threshold: float32 roundings of the statistic move scores by a few 1e-7.
+NEAR_TIE = 1e-6
 
 
 def both_passes(model: torch.nn.Module, ids: torch.Tensor, sparsity: list[float], batch: int, statistic: str):
@@ -90,6 +94,16 @@ def test_compare_traces_names_the_first_difference():
     assert table.loc[1, "mask_differ"] == 1 and table.loc[1, "mask_frac"] == 0.25
 
 
+def test_flip_margins_tell_a_near_tie_from_a_real_choice():
+    one_up = float(torch.nextafter(torch.tensor(1.0), torch.tensor(2.0)))
+    weight = torch.tensor([[1.0, -one_up, 3.0, 4.0]])
+    ref = torch.tensor([[True, False, False, False]])  # the lowest score, |W| * 1
+    near = flip_margins(weight, torch.ones(4), torch.tensor([[False, True, False, False]]), ref, 0.25)
+    assert near.tolist() == pytest.approx([0.0, one_up - 1.0], abs=0)
+    far = flip_margins(weight, torch.ones(4), torch.tensor([[False, False, False, True]]), ref, 0.25)
+    assert sorted(far.tolist()) == [0.0, 3.0]
+
+
 @pytest.fixture(scope="module")
 def smollm2_head():
     """SmolLM2 converted from the GGUF file the environment ships, cut to its first blocks, and
@@ -113,19 +127,33 @@ def smollm2_head():
 @pytest.mark.slow
 def test_real_model_first_blocks_pruned_both_ways_agree(smollm2_head):
     """Our pass (a batch of 4) against the reference's pattern (one sequence per forward, its
-    running-mean statistic) on SmolLM2's first 4 blocks at 70%: identical masks, block inputs
-    within float-level slack (bit-equal where measured). Over all 30 blocks on the workflow's
-    calibration set, the first mask difference is a 1-ulp near-tie at block 12 (docs/sequential.md)."""
+    running-mean statistic) on SmolLM2's first 4 blocks at 70%.
+
+    Established (docs/sequential.md): the two passes feed every block the same inputs (bit-equal
+    here) until a mask differs, and a mask differs only where a score sits within a rounding of
+    the row's threshold (the statistics' sum orders differ by about 2 ulps). On this text no mask
+    differs in the first 4 blocks; on the workflow's calibration sets the first difference came
+    at block 12, 12 and 0 (seeds 0, 1, 2), a 1-ulp near-tie each time, so the test checks the
+    near-tie property rather than equality. With the same arithmetic on both sides (our
+    statistic, one sequence per forward) the passes agree bit for bit."""
     model, ids = smollm2_head
     torch.set_num_threads(1)
+    dense = Adapter(model, "llama")
     ours, ref = both_passes(model, ids, [0.7] * REAL_BLOCKS, REAL_SEQS, "reference")
     table = compare_traces(ours, ref)
     assert len(table) == REAL_BLOCKS
     assert torch.equal(ours.inputs[0], ref.inputs[0])
-    assert (table["input_ulps_at_rms"] <= INPUT_ULPS).all(), table.to_string()
-    assert (table["mask_differ"] == 0).all(), table.to_string()
+    differ = table.loc[table["mask_differ"] > 0, "block"]
+    first = int(differ.iloc[0]) if len(differ) else REAL_BLOCKS - 1
+    upto = table[table["block"] <= first]  # inputs before any mask differed: float-level at most
+    assert (upto["input_ulps_at_rms"] <= INPUT_ULPS).all(), table.to_string()
+    for name, lin in dense.linears(first).items():
+        key = (first, name)
+        margins = flip_margins(lin.weight, ref.norms[key], ours.masks[key], ref.masks[key], 0.7)
+        assert (margins <= NEAR_TIE).all(), (key, margins.max())
     for (b, name), mask in ours.masks.items():
         assert float(mask.float().mean()) == pytest.approx(0.7, abs=0.01), (b, name)
+    print(f"\n{table.to_string()}")  # measured here: every column 0 (bit-equal inputs, equal masks)
     # the same arithmetic on both sides (our statistic, one sequence per forward): bit for bit
     ours1, ref1 = both_passes(model, ids, [0.7] * REAL_BLOCKS, 1, "project")
     assert all(torch.equal(a, b) for a, b in zip(ours1.inputs, ref1.inputs, strict=True))

@@ -41,6 +41,7 @@ from .sequential import PruneSpec, prune_model
 __all__ = [
     "PassTrace",
     "compare_traces",
+    "flip_margins",
     "reference_wanda",
     "trace_blocks",
     "trace_prune_model",
@@ -252,6 +253,30 @@ def ulp_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.where(bits < 0, -(bits & 0x7FFFFFFF), bits)
 
     return (line(a) - line(b)).abs()
+
+
+def flip_margins(
+    weight: torch.Tensor, norms: torch.Tensor, ours: torch.Tensor, ref: torch.Tensor, sparsity: float
+) -> torch.Tensor:
+    """How near a tie every weight is whose pruned-or-kept state differs between two masks.
+
+    Args:
+        weight: the dense weight (C_out, C_in) the masks were chosen on.
+        norms: the norms of the pass that chose ``ref`` (its scores are ``|W| * norms``).
+        ours, ref: the two masks (``True``: pruned).
+        sparsity: the share of each row pruned (``int(C_in * s)`` weights).
+
+    Returns:
+        For each differing entry, ``|score - t| / t`` with ``t`` the row's threshold under ``ref``'s
+        scores (the largest score it prunes): about 1e-7 for a weight that a rounding moved
+        across the threshold, far more for a choice made on other inputs.
+    """
+    scores = weight.detach().float().abs() * norms.float().reshape(1, -1)
+    k = int(weight.shape[1] * sparsity)
+    threshold = torch.sort(scores, dim=1, stable=True).values[:, k - 1 : k]  # (C_out, 1)
+    differ = ours != ref
+    rel = (scores - threshold).abs() / threshold
+    return rel[differ]
 
 
 def compare_traces(ours: PassTrace, ref: PassTrace) -> pd.DataFrame:
