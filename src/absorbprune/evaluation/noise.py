@@ -5,11 +5,11 @@ At high sparsity the sequential pass is chaotic: a near-tie in Wanda's scores th
 flips changes a block's mask, every later block then sees other inputs, and the cell's perplexity
 moves by percents. Two implementations of the same method that differ only in float order (the
 reference code and ours, a batched and an unbatched forward, another sum order of a statistic)
-therefore do not agree to more than that spread. This module measures the spread of one cell by
+cannot be expected to agree more closely than that spread. This module measures the spread of one cell by
 pruning it again under perturbations that change nothing but rounding:
 
-* ``threads=2``: torch's CPU thread count 2 instead of 1 (how a kernel splits its work; on this
-  project's CPU kernels it changes nothing, a check that the pass is deterministic);
+* ``threads=2``: torch's CPU thread count 2 instead of 1 (how a kernel splits its work; where measured
+  it changed nothing: a check that the pass is deterministic);
 * ``batch=1`` and ``batch=all``: the calibration sequences one per forward, or all in one (the
   sum order of the statistics, and the kernels' blocking);
 * ``nudge+1ulp`` and ``nudge-1ulp``: every block input of the pass (both its statistics forward
@@ -20,7 +20,7 @@ pruning it again under perturbations that change nothing but rounding:
 The unperturbed pass is the cell's own: the spec's batch size, one thread. A perturbation that
 would repeat it (``batch=all`` when the spec's batch already holds every sequence) is skipped.
 Every run starts from the same dense weights (restored in place between runs and at the end).
-Cost: one prune and one perplexity per run (SmolLM2 at the default protocol: about 25 s each on
+Cost: one prune and one perplexity per run (SmolLM2 at the default protocol: 20-25 s each on
 one CPU core). On a GPU, ``batch=all`` holds every calibration sequence's activations in one
 forward: mind the memory at the paper's 128 x 2048 tokens.
 """
@@ -167,6 +167,7 @@ def noise_table(
 
     Raises:
         KeyError: an unknown perturbation name (listing the known ones).
+        FloatingPointError: a run's pass or perplexity diverged (the model is restored first).
     """
     unknown = [p for p in perturbations if p not in PERTURBATIONS]
     if unknown:
