@@ -66,7 +66,7 @@ rule sweep_prune:
 # here: what the sweep read (tokens, norms, model) as inputs, and its code and settings as params.
 rule absorption:
     input:
-        drift=ancient(rules.sweep_prune.output[0]),
+        drift=ancient(str(rules.sweep_prune.output[0])),  # a copy: ancient() flags its argument
         tokens=rules.calibration_tokens.output[0],
         norms=rules.calibrate.output.norms,
         model=model_dir,

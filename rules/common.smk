@@ -23,6 +23,7 @@ from absorbprune.plan.grid import (
     cells,
     correction_variants,
     hyperparameters,
+    noise_cells,
     owl_thresholds,
     selection_candidates,
 )
@@ -146,6 +147,7 @@ SUMMARY_TABLES = [
     "drift",
     "pruning",
     "reference_check",
+    "noise_floor",
 ]
 
 
@@ -327,6 +329,38 @@ def export_inputs(wildcards):
         "ppl_tokens": f"{RESULTS}/eval/{model}/ppl_tokens.safetensors",
         "valid_tokens": f"{RESULTS}/eval/{model}/valid_tokens.safetensors",
         "model": [f"{RESULTS}/models/{model}"] if built_here(config["models"][model]["source"]) else [],
+    }
+
+
+# ---- the noise floor ----------------------------------------------------------------------------
+# evaluation.noise_floor: per model, pruner and sparsity, one representative cell pruned again
+# under float-level perturbations (plan.grid.noise_cells; rule noise_floor).
+NOISE_CELLS = {f"{c.model}/{c.pruner}/s{sparsity_tag(c.sparsity)}": c for c in noise_cells(config)}
+
+
+def noise_file(c):
+    return f"{RESULTS}/noise/{c.model}/{c.pruner}/s{sparsity_tag(c.sparsity)}.parquet"
+
+
+def noise_cell(wildcards):
+    return NOISE_CELLS[f"{wildcards.model}/{wildcards.pruner}/s{wildcards.sparsity}"]
+
+
+def noise_inputs(wildcards):
+    """The representative cell's allocation and calibration tokens, the test tokens, the model."""
+    c = noise_cell(wildcards)
+    return {
+        "allocation": allocation_file(c),
+        "tokens": f"{seed_dir('calibration', c.model, c.seed)}/tokens.safetensors",
+        "ppl_tokens": f"{RESULTS}/eval/{c.model}/ppl_tokens.safetensors",
+        "model": model_dir(wildcards),
+    }
+
+
+def noise_params(wildcards):
+    return {
+        "cell": asdict(noise_cell(wildcards)),
+        "perturbations": config["evaluation"]["noise_floor"]["perturbations"],
     }
 
 

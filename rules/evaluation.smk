@@ -1,6 +1,7 @@
 # Evaluation (docs/methods.md section 1; src/absorbprune/evaluation/): perplexity and lm-eval
 # zero-shot. A pruned cell is measured in the job that prunes it (rules/pruning.smk,
-# prune_evaluate); the dense reference here.
+# prune_evaluate); the dense reference here, and the noise floor of one cell per model, pruner and
+# sparsity (docs/sequential.md).
 
 
 rule evaluate_dense:
@@ -26,3 +27,22 @@ rule evaluate_dense:
         zeroshot=ZEROSHOT_PARAMS,
     script:
         "scripts/evaluate_dense.py"
+
+
+rule noise_floor:
+    input:
+        unpack(noise_inputs),
+    output:
+        f"{RESULTS}/noise/{{model}}/{{pruner}}/s{{sparsity}}.parquet",
+    log:
+        f"{RESULTS}/logs/noise_floor/{{model}}_{{pruner}}_s{{sparsity}}.log",
+    conda:
+        ENV
+    params:
+        code=code("noise_floor"),
+        model=model_params,
+        pruning=PRUNING_PARAMS,
+        evaluation=PPL_PARAMS,
+        noise=noise_params,
+    script:
+        "scripts/noise_floor.py"

@@ -58,11 +58,13 @@ rule aggregate:
         valid=[f"{d}/valid_ppl.parquet" for d in eval_dirs()],
         zeroshot=zeroshot_tables,
         choices=[choice_file(path) for path in GROUPS],
+        noise=[noise_file(c) for c in NOISE_CELLS.values()],
     output:
         grid=f"{RESULTS}/summary/grid.parquet",
         zeroshot=f"{RESULTS}/summary/zeroshot.parquet",
         headline=f"{RESULTS}/summary/headline.parquet",
         selection=f"{RESULTS}/summary/selection.parquet",
+        noise_floor=f"{RESULTS}/summary/noise_floor.parquet",
     log:
         f"{RESULTS}/logs/aggregate.log",
     conda:

@@ -4,9 +4,10 @@ from absorbprune.core.io import write_parquet
 from absorbprune.core.jobs import start
 from absorbprune.reporting.grid_table import grid_table, read_all
 from absorbprune.reporting.headline import headline_table
+from absorbprune.reporting.noise import noise_floors, with_noise
 from absorbprune.reporting.selection import selection_table
 from absorbprune.tables.common import empty
-from absorbprune.tables.summary import GRID, HEADLINE, SELECTION, ZEROSHOT_SUMMARY
+from absorbprune.tables.summary import GRID, HEADLINE, NOISE_FLOOR, SELECTION, ZEROSHOT_SUMMARY
 
 job = start(snakemake, "aggregate")
 inp, out, prov = snakemake.input, snakemake.output, job.provenance()
@@ -17,5 +18,7 @@ write_parquet(zeroshot.reset_index(drop=True), out.zeroshot, ZEROSHOT_SUMMARY, p
 write_parquet(grid, out.grid, GRID, prov)
 choices = read_all(inp.choices)
 write_parquet(selection_table(choices, grid), out.selection, SELECTION, prov)
-headline = headline_table(grid, choices, job.params["controls"])
+floors = noise_floors(read_all(inp.noise))
+write_parquet(floors, out.noise_floor, NOISE_FLOOR, prov)
+headline = with_noise(headline_table(grid, choices, job.params["controls"]), floors)
 write_parquet(headline if len(headline) else empty(HEADLINE), out.headline, HEADLINE, prov)

@@ -180,3 +180,43 @@ def test_paper_claims_hold_or_fail_with_their_numbers():
         ]
         == 1.0
     )
+
+
+def test_the_noise_floor_sits_beside_each_change_it_could_explain():
+    """A change no larger than what rounding alone does to one cell is flagged within_noise; a
+    group without a measured floor has none (null) and is never within it."""
+    import pandas as pd
+
+    from absorbprune.reporting.noise import noise_floors, with_noise
+    from absorbprune.tables.cells import NOISE
+
+    keys = {
+        "model": "m", "pruner": "wanda", "structure": "unstructured", "allocation": "owl",
+        "correction": "none", "sparsity": 0.7, "seed": 0, "allocation_variant": "owl",
+        "correction_variant": "none",
+    }  # fmt: skip
+    runs = pd.DataFrame(
+        [
+            {**keys, "perturbation": "none", "threads": 1, "batch_size": 8, "nudge": 0, "ppl": 100.0},
+            {**keys, "perturbation": "batch=1", "threads": 1, "batch_size": 1, "nudge": 0, "ppl": 103.0},
+            {**keys, "perturbation": "nudge+1ulp", "threads": 1, "batch_size": 8, "nudge": 1, "ppl": 98.0},
+        ]
+    ).assign(rel_deviation=lambda t: t["ppl"] / 100.0 - 1, mask_frac_differ=[0.0, 0.01, 0.02])
+    assert list(runs.columns) == NOISE.names
+    failed = runs.iloc[0:0]  # a cell that failed numerically: no rows, no floor
+    floors = noise_floors(pd.concat([runs, failed]))
+    assert noise_floors(None).empty and noise_floors(failed).empty
+    assert len(floors) == 1 and floors["noise_floor_pct"].iloc[0] == pytest.approx(3.0)
+    assert floors["n_perturbations"].iloc[0] == 2 and floors["max_mask_frac_differ"].iloc[0] == 0.02
+    head = pd.DataFrame(
+        {
+            "model": ["m", "m", "m"],
+            "pruner": ["wanda", "wanda", "sparsegpt"],
+            "structure": ["unstructured"] * 3,
+            "sparsity": [0.7, 0.7, 0.7],
+            "ppl_change_pct": [-2.5, -4.0, -1.0],
+        }
+    )
+    out = with_noise(head, floors)
+    assert out["within_noise"].tolist() == [True, False, False]
+    assert out["noise_floor_pct"].iloc[0] == pytest.approx(3.0) and math.isnan(out["noise_floor_pct"].iloc[2])

@@ -43,9 +43,10 @@ def test_dry_run_dag_shape_of_the_default_config(tmp_path):
         "paper_claims": 1,
         "claims_page": 1,
         "grid_figures": 1,
-        "report_table": 13,
+        "report_table": 14,
         "verdict_page": 1,  # the report's verdict page
         "reference_check": 1,  # the baselines beside the published numbers
+        "noise_floor": 1,  # smollm2 x wanda x 0.7: OWL's base cell pruned again under perturbations
         "export_allocations": 1,  # every allocation as JSON, one job
         "export_model": 1,  # export.models: OWL + the paper's correction, as selected
         "all": 1,
@@ -103,16 +104,17 @@ def test_paper_preset_dry_run_lists_every_job(tmp_path):
         "aggregate": 1,
         "paper_claims": 1,
         "claims_page": 1,
-        "report_table": 13,
+        "report_table": 14,
         "verdict_page": 1,
         "reference_check": 1,
+        "noise_floor": models * pruners * sparsities,
         "export_allocations": 1,
         "export_model": models * pruners,  # the shipped entry: OWL + paper, selected, per model x pruner
         "all": 1,
     }
     assert planned_jobs(wf, "--configfile", "presets/paper.yaml") == expected
     # + one zeroshot_cell per distinct chosen cell after the checkpoints (make estimate counts them)
-    assert sum(expected.values()) == 14638
+    assert sum(expected.values()) == 14679
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,15 @@ AGGREGATE = {
     "verdict_page": 1,  # reads the headline and the claims
     "grid_figures": 2,
     "reference_check": 1,  # reads the grid
-    "report_table": {"grid", "headline", "zeroshot", "selection", "paper_claims", "reference_check"},
+    "report_table": {
+        "grid",
+        "headline",
+        "zeroshot",
+        "selection",
+        "paper_claims",
+        "reference_check",
+        "noise_floor",
+    },
     "all": 1,
 }
 
@@ -49,6 +57,8 @@ def chosen(groups: int, exports: int = 0) -> dict:
 
 
 ALL_GROUPS = chosen(12, 1)
+# the noise floor's cell per model (owl, uncorrected, seed 0, at 0.5), pruned again under perturbations
+NOISE = {"noise_floor": 2}
 PRUNE_DOWN = {"pruning_summary": 1, **AGGREGATE, "report_table": {*AGGREGATE["report_table"], "pruning"}}
 ALLOC_DOWN = {"allocation_summary": 1, "export_allocations": 1, "report_table": {"allocations"}}
 EVAL = {"prune_evaluate": 28, "export_model": 2}  # every cell, pruned and measured again; both exports
@@ -82,7 +92,7 @@ SWEEPS_DOWN = {"sweep_magnitude": 4, "sweep_prune": 4, **ABSORPTION_DOWN, **PAPE
     [
         (
             {"calibration": {"owl_M": [2, 5]}},
-            plan({"calibrate": 4}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN, ALL_GROUPS),
+            plan({"calibrate": 4}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN, ALL_GROUPS, NOISE),
         ),
         # a single gamma renames ours' cells (absorption-gamma0.05 -> absorption): new cells, in
         # the two absorption groups; the selected export (a paper group) is not made again
@@ -97,10 +107,14 @@ SWEEPS_DOWN = {"sweep_magnitude": 4, "sweep_prune": 4, **ABSORPTION_DOWN, **PAPE
             {"allocation": {"owl": {"lambda": 0.05}}},
             # both exports are OWL cells
             plan(
-                {"allocate": 24, "prune_evaluate": 24, "export_model": 2}, ALLOC_DOWN, PRUNE_DOWN, ALL_GROUPS
+                {"allocate": 24, "prune_evaluate": 24, "export_model": 2},
+                ALLOC_DOWN,
+                PRUNE_DOWN,
+                ALL_GROUPS,
+                NOISE,
             ),
         ),
-        ({"pruning": {"batch_size": 3}}, plan(EVAL, PRUNE_DOWN, ALL_GROUPS)),
+        ({"pruning": {"batch_size": 3}}, plan(EVAL, PRUNE_DOWN, ALL_GROUPS, NOISE)),
         # keeping weights adds a file per cell, written by its own job: nothing is measured again
         ({"pruning": {"keep_weights": True}}, {"cell_weights": 28, "all": 1}),
         # more direction seeds: new gaussian sweeps, so new paper coefficients and their cells
@@ -115,8 +129,8 @@ SWEEPS_DOWN = {"sweep_magnitude": 4, "sweep_prune": 4, **ABSORPTION_DOWN, **PAPE
             {"evaluation": {"zeroshot": {"codeline": {"seed": 1}}}},
             plan({"zeroshot_data": 1}, DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS),
         ),
-        ({"evaluation": {"batch_size": 4}}, plan(DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS)),
-        ({"evaluation": {"max_windows": 2}}, plan(DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS)),
+        ({"evaluation": {"batch_size": 4}}, plan(DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS, NOISE)),
+        ({"evaluation": {"max_windows": 2}}, plan(DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS, NOISE)),
     ],
 )
 def test_parameter_change_reruns_only_what_depends_on_it(micro_run, override, expected):
@@ -132,13 +146,12 @@ def test_adding_a_sparsity_adds_only_its_own_jobs(micro_run):
     new_cells = {"allocate": 24, "prune_evaluate": 24}  # 2 models x 2 seeds x 6 unstructured cells
     new_sweeps = {"sweep_prune": 4, "absorption": 4, "sweep_figures": 2, "sweep_summary": 1, **SWEEP_TABLES}
     claims = {"paper_claims": 1, "claims_page": 1, "verdict_page": 1}
-    assert jobs == plan(new_sweeps, claims, new_cells, ALLOC_DOWN, PRUNE_DOWN, chosen(12))
+    assert jobs == plan(new_sweeps, claims, new_cells, ALLOC_DOWN, PRUNE_DOWN, chosen(12), NOISE)
     assert "export_model" not in jobs
 
 
-TOKENS_DOWN = plan(
-    SWEEPS_DOWN, ALL_CELLS, EVAL_DENSE, PRUNE_DOWN, ALL_GROUPS
-)  # new calibration and eval tokens
+# new calibration and eval tokens
+TOKENS_DOWN = plan(SWEEPS_DOWN, ALL_CELLS, EVAL_DENSE, PRUNE_DOWN, ALL_GROUPS, NOISE)
 MODEL_DOWN = plan(  # a built-in model's weights change: everything that reads it
     {"train_tiny": 2, "calibration_tokens": 4, "audit_tokens": 2, "weight_stats": 2, "calibrate": 4},
     SWEEPS_DOWN,
@@ -146,6 +159,7 @@ MODEL_DOWN = plan(  # a built-in model's weights change: everything that reads i
     EVAL_DENSE,
     PRUNE_DOWN,
     ALL_GROUPS,
+    NOISE,
 )
 LOADERS = plan(  # every job that loads a model (the tokens are tokenized with its tokenizer)
     {"calibration_tokens": 4, "audit_tokens": 2, "weight_stats": 2, "calibrate": 4},
@@ -154,6 +168,7 @@ LOADERS = plan(  # every job that loads a model (the tokens are tokenized with i
     EVAL_DENSE,
     PRUNE_DOWN,
     ALL_GROUPS,
+    NOISE,
 )
 CORRECTED_GROUPS = chosen(10, 1)  # paper, absorption and the three controls, per model
 
@@ -161,9 +176,12 @@ CORRECTED_GROUPS = chosen(10, 1)  # paper, absorption and the three controls, pe
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
-        ("calibration/statistics", plan({"calibrate": 4}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN, ALL_GROUPS)),
+        (
+            "calibration/statistics",
+            plan({"calibrate": 4}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN, ALL_GROUPS, NOISE),
+        ),
         # the Wanda and SparseGPT hooks are the pruners' too; the dense reference prunes nothing
-        ("calibration/hooks", plan({"calibrate": 4}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN, ALL_GROUPS)),
+        ("calibration/hooks", plan({"calibrate": 4}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN, ALL_GROUPS, NOISE)),
         ("data/tokens", plan({"calibration_tokens": 4, "audit_tokens": 2, "calibrate": 4}, TOKENS_DOWN)),
         # new documents for the built-in task: every model is measured again
         ("data/codeline", plan({"zeroshot_data": 1}, DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS)),
@@ -177,15 +195,18 @@ CORRECTED_GROUPS = chosen(10, 1)  # paper, absorption and the three controls, pe
             plan(ABSORPTION_DOWN, PAPER_DOWN, CORRECTED_CELLS, PRUNE_DOWN, CORRECTED_GROUPS),
         ),
         ("absorption/findings", plan(FINDINGS_DOWN)),
-        ("allocation/corrections", plan(ALL_CELLS, PRUNE_DOWN, ALL_GROUPS)),
+        ("allocation/corrections", plan(ALL_CELLS, PRUNE_DOWN, ALL_GROUPS, NOISE)),
         # the prune sweep injects with the Wanda mask: sweeps and corrected allocations rerun too
-        ("pruning/masks", plan(SWEEPS_DOWN, CORRECTED_CELLS, EVAL, PRUNE_DOWN, ALL_GROUPS)),
-        ("pruning/sequential", plan(EVAL, PRUNE_DOWN, ALL_GROUPS)),  # the dense reference prunes nothing
-        ("evaluation/zeroshot", plan(DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS)),
+        ("pruning/masks", plan(SWEEPS_DOWN, CORRECTED_CELLS, EVAL, PRUNE_DOWN, ALL_GROUPS, NOISE)),
+        (
+            "pruning/sequential",
+            plan(EVAL, PRUNE_DOWN, ALL_GROUPS, NOISE),
+        ),  # the dense reference prunes nothing
+        ("evaluation/zeroshot", plan(DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS, NOISE)),
         ("reporting/selection", ALL_GROUPS),
         ("reporting/headline", plan(AGGREGATE)),
         ("reporting/figures", {"sweep_figures": 2, "grid_figures": 2, "all": 1}),
-        ("reporting/html", {"report_table": 13, "claims_page": 1, "all": 1}),
+        ("reporting/html", {"report_table": 14, "claims_page": 1, "all": 1}),
         ("reporting/verdict", {"verdict_page": 1, "all": 1}),
         ("tables/summary", ALL_GROUPS),  # the choices' and the summaries' columns
         ("export/model", {"export_model": 2, "all": 1}),

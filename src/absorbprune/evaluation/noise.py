@@ -48,6 +48,7 @@ __all__ = [
     "DEFAULT_PERTURBATIONS",
     "PERTURBATIONS",
     "Perturbation",
+    "cell_noise_table",
     "noise_floor",
     "noise_table",
     "noise_table_files",
@@ -272,3 +273,28 @@ def noise_table_files(
     tokens = read_tensors(calibration_tokens, ("input_ids",))["input_ids"]
     test = read_tensors(test_tokens, ("input_ids",))["input_ids"]
     return noise_table(adapter, tokens, sparsity, spec, test, ppl, device, perturbations, label)
+
+
+def cell_noise_table(
+    adapter: Adapter,
+    cell: Any,
+    files: tuple[str, str, str],
+    spec: PruneSpec,
+    ppl: PerplexitySpec,
+    device: torch.device,
+    perturbations: Sequence[str],
+) -> pd.DataFrame:
+    """:func:`noise_table_files` for a grid cell (rule noise_floor), its key columns first
+    (``tables.cells.NOISE``). ``files``: its allocation, calibration tokens and the test tokens. A
+    cell whose pass fails numerically has no noise floor: no rows (logged), never a failed job."""
+    from ..tables.cells import NOISE
+    from ..tables.common import empty
+    from .cell import NUMERICAL_FAILURES
+
+    try:
+        table = noise_table_files(adapter, *files, spec, ppl, device, perturbations, cell.label())
+    except NUMERICAL_FAILURES as err:
+        log.warning("%s failed numerically, so it has no noise floor: %s", cell.label(), err)
+        return empty(NOISE)
+    keys = cell.keys()
+    return table.assign(**keys)[[*keys, *COLUMNS]]

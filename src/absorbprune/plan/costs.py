@@ -332,6 +332,15 @@ def export_model(c: Context, wc: Mapping[str, str]) -> Work:
     return w
 
 
+def noise_floor(c: Context, wc: Mapping[str, str]) -> Work:
+    """The representative cell pruned and measured on the test text once unperturbed and once per
+    perturbation (one that repeats the unperturbed pass is skipped, not counted here)."""
+    m = wc["model"]
+    runs = 1 + len(c.config["evaluation"]["noise_floor"]["perturbations"])
+    once = _sum(_prune(c, m, wc["pruner"]), _ppl(c, m, ("test",)))
+    return _sum(c.load(m), *([once] * runs))
+
+
 def cell_weights(c: Context, wc: Mapping[str, str]) -> Work:
     m = wc["model"]
     w = _sum(c.load(m), _prune(c, m, wc["pruner"]))
@@ -351,6 +360,7 @@ STAGES: dict[str, Callable[[Context, Mapping[str, str]], Work]] = {
     "zeroshot_cell": zeroshot_cell,
     "export_model": export_model,
     "cell_weights": cell_weights,
+    "noise_floor": noise_floor,
 }
 # Seconds of the small CPU jobs on this machine (the default run): table and data work.
 FIXED_SECONDS = {

@@ -25,6 +25,7 @@ __all__ = [
     "gamma_values",
     "group_path",
     "hyperparameters",
+    "noise_cells",
     "owl_thresholds",
     "selection_candidates",
 ]
@@ -138,6 +139,23 @@ def cells(config: dict[str, Any]) -> list[Cell]:
             n, m = (int(x) for x in structure.split(":"))
             out += [Cell(model, pruner, structure, "uniform", "none", n / m, seed) for seed in seeds]
     return out
+
+
+def noise_cells(config: dict[str, Any]) -> list[Cell]:
+    """The cells whose noise floor is measured (``evaluation.noise_floor``; none when it lists no
+    perturbation): per model, pruner and sparsity, the first allocation of the grid at its first
+    variant, uncorrected, at the first calibration seed (unstructured)."""
+    if not config["evaluation"]["noise_floor"]["perturbations"]:
+        return []
+    first = config["grid"]["allocations"][0]
+    variant = next(v for v, (name, _) in allocation_variants(config).items() if name == first)
+    grid, seed = config["grid"], int(config["calibration"]["seeds"][0])
+    if "unstructured" not in grid["structures"]:
+        return []
+    return [
+        Cell(model, pruner, "unstructured", variant, "none", float(s), seed)
+        for model, pruner, s in itertools.product(grid["models"], grid["pruners"], grid["sparsities"])
+    ]
 
 
 @dataclass(frozen=True)

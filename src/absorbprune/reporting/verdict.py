@@ -55,9 +55,11 @@ def _group_title(key: tuple, part: pd.DataFrame) -> str:
     first = part.iloc[0]
     zs = first["zeroshot_base"]
     zs_text = f", zero-shot {zs:.1f}" if zs is not None and math.isfinite(zs) else ""
+    floor = first.get("noise_floor_pct", float("nan"))
+    floor_text = f"; rounding alone moves a cell {floor:.2g}%" if floor == floor else ""
     return (
         f"{model} · {pruner} · {base} · S={float(sparsity):g}  "
-        f"({int(first['n_seeds'])} seeds; tuned base: ppl {first['ppl_base']:.4g}{zs_text})"
+        f"({int(first['n_seeds'])} seeds; tuned base: ppl {first['ppl_base']:.4g}{zs_text}{floor_text})"
     )
 
 
@@ -71,7 +73,7 @@ def verdict_text(
         "(ppl in %, negative = better; zero-shot in points; * = |mean| > 2 SE; chosen on validation)",
     ]
     for key, part in headline.groupby(_GROUP, sort=False):
-        lines += ["", _group_title(key, part)]
+        lines += ["", *textwrap.wrap(_group_title(key, part), TERMINAL_WIDTH, subsequent_indent="  ")]
         for _, r in _order(part).iterrows():
             name = r["correction"] if r["kind"] == "correction" else f"  {r['correction']} (control)"
             ppl = _pm(r["ppl_change_pct"], r["ppl_change_pct_se"], "%") + ("*" if r["significant"] else " ")

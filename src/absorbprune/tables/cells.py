@@ -8,7 +8,7 @@ import pyarrow as pa
 from ..plan.cell import KEYS
 from .common import nullable
 
-__all__ = ["CELL_KEYS", "OUTCOME", "PPL", "PRUNED_LINEARS", "ZEROSHOT"]
+__all__ = ["CELL_KEYS", "NOISE", "OUTCOME", "PPL", "PRUNED_LINEARS", "ZEROSHOT"]
 
 # The key columns of a cell, first in every per-cell and summary table (plan.cell.KEYS explains each).
 _KEY_TYPES = {"sparsity": pa.float64(), "seed": pa.int64()}
@@ -54,5 +54,21 @@ ZEROSHOT = pa.schema(
         ("value", pa.float64()),  # fraction correct, 0..1
         nullable("stderr"),  # lm-eval's standard error of value
         ("n_docs", pa.int64()),  # documents evaluated
+    ]
+)
+
+
+# One cell pruned again under float-level perturbations of the pass (evaluation.noise; rule
+# noise_floor): the unperturbed run ("none") first. No rows: the cell failed numerically.
+NOISE = pa.schema(
+    [
+        *CELL_KEYS,
+        ("perturbation", pa.string()),  # none | threads=2 | batch=1 | batch=all | nudge+1ulp | nudge-1ulp
+        ("threads", pa.int64()),  # torch CPU threads while pruning
+        ("batch_size", pa.int64()),  # calibration sequences per forward
+        ("nudge", pa.int64()),  # -1, 0, +1: every block input moved one float32 ulp
+        ("ppl", pa.float64()),  # test perplexity of this run
+        ("rel_deviation", pa.float64()),  # ppl / ppl of the unperturbed run - 1
+        ("mask_frac_differ", pa.float64()),  # share of prunable weights pruned differently from "none"
     ]
 )

@@ -12,6 +12,7 @@ __all__ = [
     "GRID",
     "GROUP_KEYS",
     "HEADLINE",
+    "NOISE_FLOOR",
     "PAPER_CLAIMS",
     "REFERENCE_CHECK",
     "SELECTION",
@@ -85,6 +86,8 @@ HEADLINE = pa.schema(
         ),  # corrections: true | false (every control's change is higher) | "" none
         ("vs_controls", pa.string()),  # per control: mean paired difference in ppl points % +- SE
         ("verdict", pa.string()),  # one line in words
+        nullable("noise_floor_pct"),  # rounding alone moves one such cell this much (NaN: not measured)
+        ("within_noise", pa.bool_()),  # |ppl_change_pct| <= noise_floor_pct (false when not measured)
     ]
 )
 
@@ -119,5 +122,17 @@ REFERENCE_CHECK = pa.schema(
         ("comparable", pa.bool_()),  # same protocol and hyperparameters as the published number
         ("why_not", pa.string()),  # every difference, "; "-separated ("" when comparable)
         ("note", pa.string()),  # the record's and its source's notes
+    ]
+)
+
+
+# Per (model, pruner, sparsity): how far float-level perturbations of the sequential pass move the
+# test perplexity of one representative cell (reporting.noise; docs/sequential.md).
+NOISE_FLOOR = pa.schema(
+    [
+        *CELL_KEYS,  # the representative cell: the first base allocation, uncorrected, first seed
+        ("n_perturbations", pa.int64()),  # perturbed runs (the unperturbed one aside)
+        ("noise_floor_pct", pa.float64()),  # 100 x max |ppl / ppl_unperturbed - 1| over them
+        ("max_mask_frac_differ", pa.float64()),  # the largest share of mask entries any run changed
     ]
 )
