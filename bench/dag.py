@@ -6,7 +6,7 @@ Measured in throw-away copies of the workflow, side by side in one run:
 
 * ``paper dry run``: ``snakemake --dry-run --configfile presets/paper.yaml`` on an empty results
   directory (five 7-8B models x 2 pruners x 5 allocations x 11 correction variants x 4 sparsities
-  x 3 seeds: 14,638 jobs before the selection checkpoints add the zero-shot jobs, one prune_evaluate
+  x 3 seeds: 14,684 jobs before the selection checkpoints add the zero-shot jobs, one prune_evaluate
   per cell; `make estimate` counts them all). Target: under 10 s.
 * ``micro no-op``: ``snakemake`` (a real invocation, not a dry run) on the finished micro grid,
   which must find nothing to do. Target: under 15 s. The micro grid is run first unless

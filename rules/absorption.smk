@@ -36,9 +36,6 @@ rule sweep_magnitude:
         "scripts/sweep_magnitude.py"
 
 
-PRUNE_SWEEP = {k: config["sweeps"][k] for k in ("n_sweep", "memory_budget_gb", "max_tokens_per_forward")}
-
-
 rule sweep_prune:
     input:
         tokens=rules.calibration_tokens.output[0],
@@ -53,23 +50,19 @@ rule sweep_prune:
     params:
         code=code("sweep_prune"),
         model=model_params,
-        sweeps=PRUNE_SWEEP,
+        sweeps={k: config["sweeps"][k] for k in ("n_sweep", "memory_budget_gb", "max_tokens_per_forward")},
         sparsities=[float(s) for s in SWEEP_SPARSITIES],
     script:
         "scripts/sweep_prune.py"
 
 
-# One sparsity's coefficients. The prune sweep file holds every swept sparsity, so adding a
-# sparsity rewrites it; the rows of the others are unchanged (each injection is independent), and
-# their coefficients, allocations and cells must not rerun. So the file is `ancient` (its rewrite
-# alone reruns nothing), and everything else that decides its rows at this sparsity is declared
-# here: what the sweep read (tokens, norms, model) as inputs, and its code and settings as params.
+# One sparsity's coefficients, from its calibration seed's prune sweep (every swept sparsity in one
+# file: a sparsity added to a grid reruns that sweep, and with it every sparsity's coefficients and
+# the cells corrected with them; list the sparsities you may add in sweeps.extra_sparsities from the
+# start and nothing reruns: docs/configuration.md).
 rule absorption:
     input:
-        drift=ancient(str(rules.sweep_prune.output[0])),  # a copy: ancient() flags its argument
-        tokens=rules.calibration_tokens.output[0],
-        norms=rules.calibrate.output.norms,
-        model=model_dir,
+        drift=rules.sweep_prune.output[0],
     output:
         coefficients=f"{seed_dir('absorption')}/coefficients_s{{sparsity}}.parquet",
         gains=f"{seed_dir('absorption')}/gains_s{{sparsity}}.parquet",
@@ -79,9 +72,6 @@ rule absorption:
         ENV
     params:
         code=code("absorption"),
-        sweep_code=code("sweep_prune"),
-        model=model_params,
-        sweeps=PRUNE_SWEEP,
     script:
         "scripts/absorption.py"
 

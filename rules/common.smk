@@ -242,6 +242,14 @@ def task_settings(wildcards):
     return ZEROSHOT[wildcards.task]
 
 
+def cell_canary(wildcards):
+    """What every cell of a model waits for: the dense perplexity, and the dense zero-shot when the
+    cell runs the tasks itself (zeroshot.cells: all). Both share the cell's settings, so neither
+    reruns a cell that would not rerun anyway."""
+    dense = f"{RESULTS}/eval/{wildcards.model}/dense"
+    return [f"{dense}/ppl.parquet"] + ([f"{dense}/zeroshot.parquet"] if not ZEROSHOT_ON_SELECTED else [])
+
+
 # ---- held-out selection: one checkpoint per group --------------------------------------------
 def group_path(wildcards):
     """The selection group a select job's wildcards name (plan.cell.GROUP_PATTERN)."""

@@ -14,9 +14,9 @@ rule prune_evaluate:
         valid_tokens=rules.valid_tokens.output[0],
         documents=task_documents,
         model=model_dir,
-        # the canary: a model's dense evaluation (its tasks' data included) runs before any of its
-        # cells, so a broken cache fails once; ancient: a re-measured dense model reruns no cell
-        canary=ancient(f"{RESULTS}/eval/{{model}}/dense/zeroshot.parquet"),
+        # the canary: the dense model's evaluation runs before any of its cells (its zero-shot too
+        # when the cells run tasks), so a broken cache fails once
+        canary=cell_canary,
     output:
         linears=f"{RESULTS}/pruned/{CELL_PATTERN}/linears.parquet",
         ppl=f"{RESULTS}/eval/{CELL_PATTERN}/ppl.parquet",

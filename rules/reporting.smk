@@ -33,6 +33,7 @@ rule zeroshot_cell:
         ppl_tokens=rules.ppl_tokens.output[0],
         documents=task_documents,
         model=model_dir,
+        canary=rules.zeroshot_dense.output.zeroshot,  # the dense model's tasks ran first
     output:
         zeroshot=f"{RESULTS}/eval/{CELL_PATTERN}/zeroshot_selected.parquet",
         raw=f"{RESULTS}/eval/{CELL_PATTERN}/zeroshot_selected.json",

@@ -56,6 +56,7 @@ EXPECTED_CLUSTER_JOBS = Counter(
     sweep_prune=1,
     prune_evaluate=4,
     evaluate_dense=1,
+    zeroshot_dense=1,
     export_model=1,
 )
 # A guard against a hung run, not a speed target, sized to CI's 90-minute limit: a quiet machine runs

@@ -32,6 +32,7 @@ def test_dry_run_dag_shape_of_the_default_config(tmp_path):
         "allocation_summary": 1,
         "prune_evaluate": 36,  # prunes a cell and measures it (perplexity, zero-shot) in one job
         "evaluate_dense": 1,
+        "zeroshot_dense": 1,  # the dense model's tasks: the canary of every cell that runs them
         "pruning_summary": 1,
         "ppl_tokens": 1,
         "valid_tokens": 1,
@@ -92,6 +93,7 @@ def test_paper_preset_dry_run_lists_every_job(tmp_path):
         "ppl_tokens": 1,
         "valid_tokens": 1,
         "evaluate_dense": 1,
+        "zeroshot_dense": 1,
     }
     expected = {rule: n * models for rule, n in per_model.items()}
     expected |= {
@@ -114,7 +116,7 @@ def test_paper_preset_dry_run_lists_every_job(tmp_path):
     }
     assert planned_jobs(wf, "--configfile", "presets/paper.yaml") == expected
     # + one zeroshot_cell per distinct chosen cell after the checkpoints (make estimate counts them)
-    assert sum(expected.values()) == 14679
+    assert sum(expected.values()) == 14684
 
 
 @pytest.mark.parametrize(

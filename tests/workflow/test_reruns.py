@@ -64,6 +64,7 @@ ALLOC_DOWN = {"allocation_summary": 1, "export_allocations": 1, "report_table": 
 EVAL = {"prune_evaluate": 28, "export_model": 2}  # every cell, pruned and measured again; both exports
 # the dense reference's linears (the allocation export's names) and perplexity (the cards') again
 DENSE = {"evaluate_dense": 2, "export_allocations": 1, "export_model": 2}
+DENSE_ZS = {"zeroshot_dense": 2}  # the dense models' zero-shot, their own jobs
 ALL_CELLS = {"allocate": 28, **EVAL, **ALLOC_DOWN}
 OURS_CELLS = {"allocate": 4, "prune_evaluate": 4, **ALLOC_DOWN}
 PAPER_CELLS = {"allocate": 16, "prune_evaluate": 16, **ALLOC_DOWN}
@@ -124,10 +125,12 @@ SWEEPS_DOWN = {"sweep_magnitude": 4, "sweep_prune": 4, **ABSORPTION_DOWN, **PAPE
         ),
         ({"sweeps": {"main_sparsity": 0.5}}, plan(FINDINGS_DOWN)),
         # an evaluation setting re-measures every cell (pruned in the same job) and the dense models
-        ({"evaluation": {"zeroshot": {"batch_size": 16}}}, plan(DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS)),
+        # a zero-shot setting: the dense models' tasks and every cell (which runs them under
+        # zeroshot.cells: all), not the dense perplexities
+        ({"evaluation": {"zeroshot": {"batch_size": 16}}}, plan(DENSE_ZS, EVAL, PRUNE_DOWN, ALL_GROUPS)),
         (
             {"evaluation": {"zeroshot": {"codeline": {"seed": 1}}}},
-            plan({"zeroshot_data": 1}, DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS),
+            plan({"zeroshot_data": 1}, DENSE_ZS, EVAL, PRUNE_DOWN, ALL_GROUPS),
         ),
         ({"evaluation": {"batch_size": 4}}, plan(DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS, NOISE)),
         ({"evaluation": {"max_windows": 2}}, plan(DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS, NOISE)),
@@ -138,22 +141,44 @@ def test_parameter_change_reruns_only_what_depends_on_it(micro_run, override, ex
     assert planned_jobs(micro_run, "--configfile", "micro.yaml", "override.yaml") == expected
 
 
-def test_adding_a_sparsity_adds_only_its_own_jobs(micro_run):
-    """Nothing already chosen runs again: each seed's prune sweep reruns (it holds every swept
-    sparsity), but the old sparsities' coefficients, cells, choices and the exports do not."""
+def test_adding_a_sparsity_reruns_only_the_sweeps_and_what_reads_them(micro_run):
+    """A sparsity that was not swept: each seed's prune sweep runs again (it holds every swept
+    sparsity in one model load), and with it every sparsity's coefficients and the cells corrected
+    with ours (2 models x 2 seeds at 0.5) and their two groups; nothing else already chosen, no
+    export."""
     (micro_run / "more.yaml").write_text(yaml.safe_dump({"grid": {"sparsities": [0.5, 0.6]}}))
     jobs = planned_jobs(micro_run, "--configfile", "micro.yaml", "more.yaml")
-    new_cells = {"allocate": 24, "prune_evaluate": 24}  # 2 models x 2 seeds x 6 unstructured cells
-    new_sweeps = {"sweep_prune": 4, "absorption": 4, "sweep_figures": 2, "sweep_summary": 1, **SWEEP_TABLES}
+    new_cells = {
+        "allocate": 24 + 4,
+        "prune_evaluate": 24 + 4,
+    }  # 2 models x 2 seeds x 6 cells, and ours at 0.5
+    sweeps = {"sweep_prune": 4, "absorption": 12, "findings": 2, "sweep_figures": 2, "sweep_summary": 1}
     claims = {"paper_claims": 1, "claims_page": 1, "verdict_page": 1}
-    assert jobs == plan(new_sweeps, claims, new_cells, ALLOC_DOWN, PRUNE_DOWN, chosen(12), NOISE)
-    assert "export_model" not in jobs
+    expected = plan(sweeps, SWEEP_TABLES, claims, new_cells, ALLOC_DOWN, PRUNE_DOWN, chosen(12 + 2), NOISE)
+    assert jobs == expected and "export_model" not in jobs
+
+
+def test_adding_a_sparsity_that_was_swept_adds_only_its_own_jobs(micro_run):
+    """0.7 is in sweeps.extra_sparsities: its sweep and coefficients exist, so only its cells,
+    groups and noise floor run, and the tables that read them."""
+    (micro_run / "more.yaml").write_text(yaml.safe_dump({"grid": {"sparsities": [0.5, 0.7]}}))
+    jobs = planned_jobs(micro_run, "--configfile", "micro.yaml", "more.yaml")
+    new_cells = {"allocate": 24, "prune_evaluate": 24}
+    claims = {"paper_claims": 1, "claims_page": 1, "verdict_page": 1}
+    assert jobs == plan(new_cells, claims, ALLOC_DOWN, PRUNE_DOWN, chosen(12), NOISE)
 
 
 # new calibration and eval tokens
 TOKENS_DOWN = plan(SWEEPS_DOWN, ALL_CELLS, EVAL_DENSE, PRUNE_DOWN, ALL_GROUPS, NOISE)
 MODEL_DOWN = plan(  # a built-in model's weights change: everything that reads it
-    {"train_tiny": 2, "calibration_tokens": 4, "audit_tokens": 2, "weight_stats": 2, "calibrate": 4},
+    {
+        "train_tiny": 2,
+        "calibration_tokens": 4,
+        "audit_tokens": 2,
+        "weight_stats": 2,
+        "calibrate": 4,
+        **DENSE_ZS,
+    },
     SWEEPS_DOWN,
     ALL_CELLS,
     EVAL_DENSE,
@@ -162,7 +187,7 @@ MODEL_DOWN = plan(  # a built-in model's weights change: everything that reads i
     NOISE,
 )
 LOADERS = plan(  # every job that loads a model (the tokens are tokenized with its tokenizer)
-    {"calibration_tokens": 4, "audit_tokens": 2, "weight_stats": 2, "calibrate": 4},
+    {"calibration_tokens": 4, "audit_tokens": 2, "weight_stats": 2, "calibrate": 4, **DENSE_ZS},
     SWEEPS_DOWN,
     ALL_CELLS,
     EVAL_DENSE,
@@ -184,7 +209,8 @@ CORRECTED_GROUPS = chosen(10, 1)  # paper, absorption and the three controls, pe
         ("calibration/hooks", plan({"calibrate": 4}, SWEEPS_DOWN, ALL_CELLS, PRUNE_DOWN, ALL_GROUPS, NOISE)),
         ("data/tokens", plan({"calibration_tokens": 4, "audit_tokens": 2, "calibrate": 4}, TOKENS_DOWN)),
         # new documents for the built-in task: every model is measured again
-        ("data/codeline", plan({"zeroshot_data": 1}, DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS)),
+        # (the noise job's code includes the task registry's builders: conservative, not wrong)
+        ("data/codeline", plan({"zeroshot_data": 1}, DENSE, DENSE_ZS, EVAL, PRUNE_DOWN, ALL_GROUPS, NOISE)),
         ("models/training", MODEL_DOWN),
         ("models/loading", LOADERS),
         ("models/gguf", {}),  # no GGUF model in the micro grid (test_a_gguf_model_... has one)
@@ -202,7 +228,7 @@ CORRECTED_GROUPS = chosen(10, 1)  # paper, absorption and the three controls, pe
             "pruning/sequential",
             plan(EVAL, PRUNE_DOWN, ALL_GROUPS, NOISE),
         ),  # the dense reference prunes nothing
-        ("evaluation/zeroshot", plan(DENSE, EVAL, PRUNE_DOWN, ALL_GROUPS, NOISE)),
+        ("evaluation/zeroshot", plan(DENSE, DENSE_ZS, EVAL, PRUNE_DOWN, ALL_GROUPS, NOISE)),
         ("reporting/selection", ALL_GROUPS),
         ("reporting/headline", plan(AGGREGATE)),
         ("reporting/figures", {"sweep_figures": 2, "grid_figures": 2, "all": 1}),

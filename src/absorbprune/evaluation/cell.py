@@ -28,6 +28,8 @@ __all__ = [
     "ZeroshotSpec",
     "evaluate",
     "failure_reason",
+    "write_zeroshot",
+    "zeroshot_only",
 ]
 
 # What a cell may fail of numerically (docs/methods.md 4.7): a non-finite activation or loss
@@ -66,6 +68,12 @@ class ZeroshotSpec:
     limit: int | None = None
     seed: int = 0
 
+    @classmethod
+    def from_config(cls, zeroshot: Mapping[str, Any]) -> ZeroshotSpec:
+        """From ``evaluation.zeroshot`` (only ``tasks`` is required; the rest default)."""
+        keys = ("metric", "batch_size", "limit", "seed")
+        return cls(tuple(zeroshot["tasks"]), **{k: zeroshot[k] for k in keys if k in zeroshot})
+
 
 @dataclass(frozen=True)
 class EvalSpec:
@@ -82,13 +90,7 @@ class EvalSpec:
         return cls(
             test=test,
             valid=valid,
-            zeroshot=ZeroshotSpec(
-                tuple(zeroshot["tasks"]),
-                zeroshot["metric"],
-                zeroshot["batch_size"],
-                zeroshot["limit"],
-                zeroshot["seed"],
-            ),
+            zeroshot=ZeroshotSpec.from_config(zeroshot),
         )
 
 
@@ -142,15 +144,26 @@ class Measures:
 
     def write(self, ppl: str, valid_ppl: str, zeroshot: str, raw: str, provenance: dict[str, Any]) -> None:
         """Write every table, each atomically: a killed job leaves no file that looks complete."""
+        self.write_ppl(ppl, valid_ppl, provenance)
+        self.write_zeroshot(zeroshot, raw, provenance)
+
+    def write_ppl(self, ppl: str, valid_ppl: str, provenance: dict[str, Any]) -> None:
+        """Write the test and validation perplexity rows, each atomically."""
         write_parquet(self.ppl, ppl, PPL, provenance)
         write_parquet(self.valid_ppl, valid_ppl, PPL, provenance)
-        self.write_zeroshot(zeroshot, raw, provenance)
 
     def write_zeroshot(self, zeroshot: str, raw: str, provenance: dict[str, Any]) -> None:
         """Write the zero-shot rows and lm-eval's raw results, each atomically."""
-        with atomic_file(raw) as tmp:
-            tmp.write_text(raw_json(self.raw))
-        write_parquet(self.zeroshot, zeroshot, ZEROSHOT, provenance)
+        write_zeroshot(self.zeroshot, self.raw, zeroshot, raw, provenance)
+
+
+def write_zeroshot(
+    table: pd.DataFrame, results: dict[str, Any], zeroshot: str, raw: str, provenance: dict[str, Any]
+) -> None:
+    """Write zero-shot rows (``tables.cells.ZEROSHOT``) and lm-eval's raw results, each atomically."""
+    with atomic_file(raw) as tmp:
+        tmp.write_text(raw_json(results))
+    write_parquet(table, zeroshot, ZEROSHOT, provenance)
 
 
 def evaluate(
@@ -164,11 +177,24 @@ def evaluate(
         rows[name] = ppl_row(
             model, ids, protocol.seqlen, protocol.batch_size, keys, protocol.dataset, protocol.max_windows
         )
-    zs = spec.zeroshot
+    table, raw = zeroshot_only(model, tokenizer, cell, spec.zeroshot, data.documents, device)
+    return Measures(rows["test"], rows["valid"], table, raw)
+
+
+def zeroshot_only(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    cell: Cell,
+    zs: ZeroshotSpec,
+    documents: Mapping[str, str | Path],
+    device: torch.device,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Zero-shot rows and lm-eval's raw results of the in-memory ``model`` (no tasks: none, {})."""
     if not zs.tasks:
-        return Measures(rows["test"], rows["valid"], empty(ZEROSHOT), {})
-    results = run_zeroshot(model, tokenizer, zs.tasks, data.documents, zs.batch_size, zs.limit, zs.seed)
-    return Measures(rows["test"], rows["valid"], tidy_results(results, zs.tasks, zs.metric, keys), results)
+        return empty(ZEROSHOT), {}
+    model = model.to(device)
+    results = run_zeroshot(model, tokenizer, zs.tasks, documents, zs.batch_size, zs.limit, zs.seed)
+    return tidy_results(results, zs.tasks, zs.metric, cell.keys()), results
 
 
 def failure_reason(err: BaseException, cell: Cell) -> str:

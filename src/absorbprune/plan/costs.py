@@ -311,7 +311,12 @@ def weight_stats(c: Context, wc: Mapping[str, str]) -> Work:
 
 def evaluate_dense(c: Context, wc: Mapping[str, str]) -> Work:
     m = wc["model"]
-    return _sum(c.load(m), _ppl(c, m, ("test", "validation")), _zeroshot(c, m))
+    return _sum(c.load(m), _ppl(c, m, ("test", "validation")))
+
+
+def zeroshot_dense(c: Context, wc: Mapping[str, str]) -> Work:
+    m = wc["model"]
+    return _sum(c.load(m), _zeroshot(c, m))
 
 
 def prune_evaluate(c: Context, wc: Mapping[str, str]) -> Work:
@@ -356,6 +361,7 @@ STAGES: dict[str, Callable[[Context, Mapping[str, str]], Work]] = {
     "calibrate": calibrate,
     "weight_stats": weight_stats,
     "evaluate_dense": evaluate_dense,
+    "zeroshot_dense": zeroshot_dense,
     "prune_evaluate": prune_evaluate,
     "zeroshot_cell": zeroshot_cell,
     "export_model": export_model,
