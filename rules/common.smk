@@ -391,6 +391,8 @@ def final_targets():
         f"{RESULTS}/report/front/{page}.html" for page in ("paper_claims", "verdict", "reference_check")
     ]
     for m in grid_models():
+        # the dense zero-shot from the start (it is the tasks' canary), not only once selection is done
+        targets += [f"{dense_dir('eval', m)}/zeroshot.parquet"] if ZEROSHOT["tasks"] else []
         targets += [f"{RESULTS}/figures/{m}/{fig}.png" for figs in FIGURES.values() for fig in figs]
         targets += [f"{seed_dir('calibration', m, s)}/layer_stats.parquet" for s in SEEDS]
         targets.append(f"{RESULTS}/calibration/{m}/tokens.safetensors")
