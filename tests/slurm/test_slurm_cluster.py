@@ -57,6 +57,7 @@ EXPECTED_CLUSTER_JOBS = Counter(
     prune_evaluate=4,
     evaluate_dense=1,
     zeroshot_dense=1,
+    noise_floor=2,  # one per pruner; SparseGPT's cell fails, so its table has no rows
     export_model=1,
 )
 # A guard against a hung run, not a speed target, sized to CI's 90-minute limit: a quiet machine runs
@@ -454,7 +455,12 @@ def test_slurm_results_equal_the_local_run(runs):
     for name in ours:
         # read_parquet keeps the data, not the provenance key-value metadata (times, paths)
         a, b = pd.read_parquet(ours[name]), pd.read_parquet(theirs[name])
-        assert len(a) > 0, name
+        # empty by design: a cell's own zero-shot table under zeroshot.cells: selected (its rows
+        # are in zeroshot_selected.parquet), and what the SparseGPT cells that fail on purpose write
+        expected_empty = name.endswith("/zeroshot.parquet") and "/dense/" not in name
+        expected_empty |= "/sparsegpt/" in name and not name.endswith("ppl.parquet")
+        expected_empty |= name == "summary/reference_check.parquet"  # no published number for a micro model
+        assert len(a) > 0 or expected_empty, name
         assert list(a.columns) == list(b.columns), name
         timing = [c for c in a.columns if WALL_CLOCK.search(c)]  # e.g. train_seconds
         pd.testing.assert_frame_equal(
