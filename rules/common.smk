@@ -1,5 +1,5 @@
-# What every rule file shares: the results layout, the grid planned from the config (plan/), the
-# wildcard constraints, input and params helpers, the final targets. Parse time only: no torch.
+# Shared by all the rule files (the results layout, the grid plan/ derives from the config, the
+# wildcard constraints, input and params helpers, the final targets). Parse time only: no torch.
 import os
 import re
 from dataclasses import asdict
@@ -43,7 +43,7 @@ ENV = "../envs/workflow.yaml"
 
 
 def code(script):
-    """What the package code rule script ``scripts/{script}.py`` runs does: a hash of its import
+    """What the package code run by ``scripts/{script}.py`` does: a hash of its import
     closure without comments, docstrings or formatting (absorbprune.plan.codedeps). Every rule
     passes it as a param, so a change to what that code does reruns the rule's jobs (params
     trigger) and their downstream, and a comment or docstring reruns nothing."""
@@ -229,7 +229,7 @@ def correction_inputs(wildcards):
 
 
 def task_documents(wildcards):
-    """Every listed built-in zero-shot task's documents (rule zeroshot_data: ``{task}.parquet``)."""
+    """Every listed built-in zero-shot task's documents (``{task}.parquet``, written by zeroshot_data)."""
     return [f"{RESULTS}/eval/zeroshot/{t}.parquet" for t in BUILTIN_TASKS]
 
 
