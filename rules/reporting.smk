@@ -74,6 +74,7 @@ rule aggregate:
         code=code("aggregate"),
         controls={name: hp["of"] for _, (name, hp) in CORR_VARIANTS.items() if "of" in hp},
         zeroshot_cells=ZEROSHOT["cells"],
+        uncertainty=config["evaluation"]["uncertainty"],
     script:
         "scripts/aggregate.py"
 

@@ -89,6 +89,28 @@ def test_tables_refuse_non_finite_values_unless_the_column_allows_them(tmp_path)
     assert GRID.field("sparsity").metadata is None
 
 
+def test_a_non_finite_element_of_a_list_column_is_refused(tmp_path):
+    import math
+
+    import pandas as pd
+    import pyarrow as pa
+
+    from absorbprune.core.io import NonFiniteValue, write_parquet
+
+    schema = pa.schema([("model", pa.string()), ("window_losses", pa.list_(pa.float64()))])
+    path = tmp_path / "w.parquet"
+    with pytest.raises(NonFiniteValue, match=r"column 'window_losses' holds nan at row 1 .*'model': 'b'"):
+        write_parquet(
+            pd.DataFrame({"model": ["a", "b"], "window_losses": [[1.0, 2.0], [3.0, math.nan]]}),
+            path,
+            schema,
+            {},
+        )
+    assert not path.exists()
+    write_parquet(pd.DataFrame({"model": ["a", "b"], "window_losses": [[1.0], []]}), path, schema, {})
+    assert pd.read_parquet(path)["window_losses"].map(list).tolist() == [[1.0], []]
+
+
 def test_tensor_files_that_cannot_be_used_are_named(tmp_path):
     import torch
 

@@ -28,10 +28,11 @@ def test_builtin_task_config_reads_the_given_file(tmp_path):
     assert config["metric_list"][0]["metric"] == "acc"
 
 
-def _naive_accuracy(model, tokenizer, docs: pd.DataFrame) -> float:
+def _naive_correct(model, tokenizer, docs: pd.DataFrame) -> list[int]:
     """Pick the choice with the highest summed log-probability given the context (lm-eval's acc),
-    encoding context and continuation as lm-eval's HFLM does (whole string, context prefix split)."""
-    correct = 0
+    encoding context and continuation as lm-eval's HFLM does (whole string, context prefix split);
+    1 per correctly answered document, in document order."""
+    correct = []
     for _, doc in docs.iterrows():
         scores = []
         ctx = tokenizer(doc["context"], add_special_tokens=False)["input_ids"]
@@ -42,8 +43,8 @@ def _naive_accuracy(model, tokenizer, docs: pd.DataFrame) -> float:
             with torch.no_grad():
                 logp = torch.log_softmax(model(ids).logits[0].double(), -1)
             scores.append(sum(float(logp[len(ctx) - 1 + i, t]) for i, t in enumerate(cont)))
-        correct += int(max(range(len(scores)), key=scores.__getitem__) == doc["label"])
-    return correct / len(docs)
+        correct.append(int(max(range(len(scores)), key=scores.__getitem__) == doc["label"]))
+    return correct
 
 
 def test_lm_eval_accuracy_equals_a_naive_loglikelihood_argmax(files, tokenizer, tmp_path):
@@ -57,19 +58,30 @@ def test_lm_eval_accuracy_equals_a_naive_loglikelihood_argmax(files, tokenizer, 
     )
     cell = {"model": "m", "pruner": "dense"}
     table = tidy_results(results, ["codeline"], "acc", cell)
-    assert table["value"].iloc[0] == pytest.approx(_naive_accuracy(model, tokenizer, docs), abs=1e-12)
+    naive = _naive_correct(model, tokenizer, docs)
+    assert table["value"].iloc[0] == pytest.approx(sum(naive) / len(naive), abs=1e-12)
+    assert table["doc_scores"].iloc[0] == [float(c) for c in naive]  # per document, in document order
     assert table["n_docs"].iloc[0] == 12 and table["stderr"].iloc[0] > 0
     assert table[["model", "pruner", "task", "metric"]].iloc[0].tolist() == ["m", "dense", "codeline", "acc"]
 
 
+def _samples(task: str, scores: list[float], order: list[int]) -> dict:
+    return {task: [{"doc_id": i, "filter": "none", "acc": scores[i]} for i in order]}
+
+
 def test_tidy_results_names_a_missing_metric():
-    results = {"results": {"boolq": {"acc,none": 0.5, "acc_stderr,none": 0.01}}}
+    samples = _samples("boolq", [1.0, 0.0], [1, 0])  # logged out of order: sorted by doc_id
+    results = {"results": {"boolq": {"acc,none": 0.5, "acc_stderr,none": 0.01}}, "samples": samples}
     table = tidy_results(results, ["boolq"], "acc", {"model": "m"})
     assert table["value"].iloc[0] == 0.5 and table["stderr"].iloc[0] == 0.01
+    assert table["doc_scores"].iloc[0] == [1.0, 0.0]
     with pytest.raises(KeyError, match=r"acc_norm.*boolq"):
         tidy_results(results, ["boolq"], "acc_norm", {"model": "m"})
     no_stderr = {"results": {"rte": {"acc,none": 0.6, "acc_stderr,none": "N/A"}}}
+    no_stderr["samples"] = _samples("rte", [1.0, 1.0, 0.0], [0, 1, 2])
     assert math.isnan(tidy_results(no_stderr, ["rte"], "acc", {})["stderr"].iloc[0])
+    with pytest.raises(KeyError, match=r"per document.*rte"):  # no logged samples: nothing to resample
+        tidy_results({"results": no_stderr["results"]}, ["rte"], "acc", {})
 
 
 def test_a_task_that_cannot_load_fails_before_evaluation_naming_the_remedy():

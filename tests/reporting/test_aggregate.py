@@ -142,14 +142,18 @@ def _headline(changes: dict[tuple[str, str], tuple[float, bool]]) -> pd.DataFram
                 "sparsity": 0.7,
                 "ppl_change_pct": change,
                 "ppl_change_pct_se": 1.0,
+                "ppl_change_pct_ci_low": change - 1.5,
+                "ppl_change_pct_ci_high": change + 1.5 if sig else change + 3.0,  # excludes 0 iff sig
                 "significant": sig,
                 "zeroshot_change": 0.5,
                 "zeroshot_change_se": 1.0,
+                "zeroshot_change_ci_low": -1.0,
+                "zeroshot_change_ci_high": 2.0,
                 "zeroshot_significant": False,
                 "n_seeds": 3,
                 "selected_hp": "gamma=0.05",
                 "beats_controls": "true",
-                "vs_controls": "depth: -1.00 +- 0.50",
+                "vs_controls": "depth: -1.00 [-1.90, -0.10]",
             }
         )
     return pd.DataFrame(rows)
@@ -168,7 +172,8 @@ def test_paper_claims_hold_or_fail_with_their_numbers():
     ppl = claims.loc["the paper's correction lowers perplexity on OWL and AlphaPruning at 70%"]
     assert ppl["measured"] == pytest.approx(-3.0)
     assert ppl["holds"] == 0.0  # AlphaPruning's change is not significant
-    assert "owl: -4.00 +- 1.00" in ppl["detail"]
+    assert "owl: -4.00 [-5.50, -2.50] (significant" in ppl["detail"]
+    assert "alphapruning: -2.00 [-3.50, +1.00] (not significant" in ppl["detail"]
     ours = claims.loc["our correction lowers perplexity on OWL and AlphaPruning at 70%"]
     assert np.isnan(ours["holds"]) and "not run" in ours["detail"]
     both = paper_claims(

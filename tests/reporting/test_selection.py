@@ -12,7 +12,7 @@ import pytest
 from absorbprune.plan.cell import Cell
 from absorbprune.plan.config.validate import resolve
 from absorbprune.plan.grid import selection_candidates
-from absorbprune.reporting.headline import headline_table, mean_se
+from absorbprune.reporting.headline import ITEM_KEY, CellItems, headline_table, mean_se
 from absorbprune.reporting.selection import choose
 
 
@@ -125,6 +125,17 @@ def _grid(cands, test_of) -> pd.DataFrame:
     return grid
 
 
+def _items(grid: pd.DataFrame, spread: float = 0.5) -> CellItems:
+    """Four windows per cell whose mean loss is log(ppl); the same spread in every cell, so a
+    change is the same in every window (paired differences do not depend on the draw)."""
+    items = CellItems()
+    for _, row in grid.iterrows():
+        items.windows[tuple(row[k] for k in ITEM_KEY)] = math.log(row["ppl"]) + np.array(
+            [spread, -spread, spread / 2, -spread / 2]
+        )
+    return items
+
+
 def test_headline_pairs_per_seed_and_compares_with_the_controls():
     cfg = _config()
     cands = selection_candidates(cfg)
@@ -134,12 +145,28 @@ def test_headline_pairs_per_seed_and_compares_with_the_controls():
         base = 28.0 + seed
         return {"none": base, "paper-gamma0.05": base * (0.95 + 0.01 * seed)}.get(corr, base * 1.1)
 
-    head = headline_table(_grid(cands, test_of), choices, {"flipped": "paper"}).set_index("correction")
+    grid = _grid(cands, test_of)
+    grid["pruner"], grid["dense_ppl"] = "wanda", 14.0
+    dense = grid.iloc[[0]].assign(pruner="dense", ppl=14.0, allocation="dense", correction="none")
+    grid = pd.concat([grid, dense], ignore_index=True)
+    choices["pruner"] = "wanda"
+    head = headline_table(grid, choices, {"flipped": "paper"}, _items(grid)).set_index("correction")
     paper = head.loc["paper"]
     changes = [100 * (0.95 + 0.01 * s - 1) for s in (0, 1, 2)]
     assert paper["ppl_change_pct"] == pytest.approx(np.mean(changes))
     assert paper["ppl_change_pct_se"] == pytest.approx(np.std(changes, ddof=1) / math.sqrt(3))
+    # t interval: mean +- t_{0.975, 2} SE, t_{0.975, 2} = 4.3027 (not 2)
+    half = 4.302652729911275 * paper["ppl_change_pct_se"]
+    assert paper["ppl_change_pct_t_low"] == pytest.approx(paper["ppl_change_pct"] - half)
+    assert paper["ppl_change_pct_t_high"] == pytest.approx(paper["ppl_change_pct"] + half)
+    # the windows cancel in the paired change, so the bootstrap resamples the seeds' changes only:
+    # its interval spans from all seeds -5% to all seeds -3%, inside [min, max] and excluding 0
+    low, high = paper["ppl_change_pct_ci_low"], paper["ppl_change_pct_ci_high"]
+    assert min(changes) - 1e-9 <= low < high <= max(changes) + 1e-9
     assert paper["significant"] and paper["beats_base"] and paper["n_seeds"] == 3
+    assert paper["significant_t"]  # -4 +- 4.30 x 0.58 = [-6.5, -1.5]
+    assert paper["test"].startswith("paired hierarchical bootstrap, 95% percentile interval excludes 0")
+    assert paper["degradation"] == pytest.approx(29.0 / 14.0)  # tuned base over the dense model
     assert paper["selected_hp"] == "gamma=0.05,lambda=0.08" and paper["selected_base_hp"] == "lambda=0.08"
     assert paper["zeroshot_base"] == paper["zeroshot_corrected"] == 50.0  # points, the change's unit
     assert paper["zeroshot_change"] == 0.0 and paper["zeroshot_change_stderr"] == pytest.approx(
@@ -151,19 +178,27 @@ def test_headline_pairs_per_seed_and_compares_with_the_controls():
         flipped["kind"] == "control" and flipped["control_of"] == "paper" and flipped["ppl_change_pct"] == 0.0
     )
     assert paper["beats_controls"] == "true" and paper["vs_controls"].startswith("flipped: -")
+    assert "beats every control" in paper["verdict"] and "significant by the bootstrap" in paper["verdict"]
+    # without per-window losses there is no interval, and nothing is significant
+    bare = headline_table(grid, choices, {"flipped": "paper"}).set_index("correction").loc["paper"]
+    assert math.isnan(bare["ppl_change_pct_ci_low"]) and not bare["significant"]
 
 
 def test_verdict_says_when_validation_kept_the_base():
     from absorbprune.reporting.headline import _verdict
 
     row = {"ppl_change_pct": 0.0, "ppl_change_pct_se": 0.0, "significant": False, "n_seeds": 3}
+    row |= {"ppl_change_pct_ci_low": -1.0, "ppl_change_pct_ci_high": 1.0}
+    row |= {"ppl_change_pct_t_low": -2.0, "ppl_change_pct_t_high": 2.0}
     for hp in ("gamma=0,lambda=0.08", "eps=0.3,gamma=0", "gamma=0"):
         assert _verdict({**row, "selected_hp": hp}, []).startswith("validation chose gamma = 0")
     text = _verdict(
         {**row, "ppl_change_pct": -3.0, "significant": True, "selected_hp": "gamma=0.05"},
-        [("depth", 1.0, 0.5)],
+        [("depth", 1.0, 0.5, 1.5), ("shuffled", -0.5, -1.0, 0.2), ("flipped", -2.0, -3.0, -1.0)],
     )
-    assert "lowers perplexity -3.00%" in text and "no better than depth" in text
+    assert "lowers perplexity -3.00% (95% CI [-1.00, +1.00]; t over seeds [-2.00, +2.00])" in text
+    assert "not distinguishable from shuffled" in text and "worse than depth" in text
+    assert "flipped" not in text
 
 
 def test_the_verdict_page_and_terminal_list_the_cells_that_failed():

@@ -109,7 +109,8 @@ class NonFiniteValue(ValueError):
 
 def check_finite(df: pd.DataFrame, schema: pa.Schema, path: str | os.PathLike[str]) -> None:
     """Refuse NaN and infinity in every float column of ``schema`` not declared nullable
-    (``tables.common.nullable``), naming the table, the column and the row (its key columns).
+    (``tables.common.nullable``) and in every list-of-float column (never nullable), naming the
+    table, the column and the row (its key columns).
 
     Raises:
         NonFiniteValue: the first such value found.
@@ -118,9 +119,18 @@ def check_finite(df: pd.DataFrame, schema: pa.Schema, path: str | os.PathLike[st
     import pyarrow as pa
 
     for field in schema:
-        if not pa.types.is_floating(field.type) or (field.metadata or {}).get(b"nullable"):
+        if pa.types.is_list(field.type) and pa.types.is_floating(field.type.value_type):
+            values = np.array(
+                [
+                    next((v for v in np.asarray(x, np.float64) if not np.isfinite(v)), 0.0)
+                    for x in df[field.name]
+                ],
+                dtype=np.float64,
+            )  # each row's first non-finite element, else 0
+        elif not pa.types.is_floating(field.type) or (field.metadata or {}).get(b"nullable"):
             continue
-        values = df[field.name].to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            values = df[field.name].to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
             row = df.iloc[int(bad[0])]
@@ -128,6 +138,7 @@ def check_finite(df: pd.DataFrame, schema: pa.Schema, path: str | os.PathLike[st
                 k: row[k].item() if hasattr(row[k], "item") else row[k]
                 for k in df.columns
                 if not pa.types.is_floating(schema.field(k).type)
+                and not pa.types.is_list(schema.field(k).type)
             }
             keys = dict(list(keys.items())[:8])
             raise NonFiniteValue(

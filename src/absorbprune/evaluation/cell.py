@@ -135,6 +135,7 @@ class Measures:
                         "n_windows": 0,
                         "seqlen": protocol.seqlen,
                         "mean_window_loss": float("nan"),
+                        "window_losses": [],
                         "status": "failed",
                         "reason": reason,
                     }

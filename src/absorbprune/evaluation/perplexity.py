@@ -94,6 +94,7 @@ def ppl_row(
                 "n_windows": losses.numel(),
                 "seqlen": seqlen,
                 "mean_window_loss": float(losses.mean()),
+                "window_losses": losses.tolist(),
                 "status": "ok",
                 "reason": "",
             }

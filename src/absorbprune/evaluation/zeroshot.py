@@ -24,7 +24,7 @@ import yaml
 
 from ..registry.tasks import ZEROSHOT_TASKS
 
-__all__ = ["TaskUnavailable", "builtin_task_config", "raw_json", "run_zeroshot", "tidy_results"]
+__all__ = ["TaskUnavailable", "builtin_task_config", "doc_scores", "raw_json", "run_zeroshot", "tidy_results"]
 
 # The built-in tasks' lm-eval configs are package data: their bytes are part of this module's code
 # hash (plan.codedeps), so editing a task's YAML re-measures the cells.
@@ -90,7 +90,7 @@ def run_zeroshot(
         num_fewshot=0,
         limit=limit,
         task_manager=manager,
-        log_samples=False,
+        log_samples=True,  # each document's score: what the bootstrap resamples (tidy_results)
         random_seed=seed,
         numpy_random_seed=seed,
         torch_random_seed=seed,
@@ -102,8 +102,27 @@ def run_zeroshot(
 
 
 def raw_json(results: dict[str, Any]) -> str:
-    """lm-eval's results as JSON (non-serializable values as strings), for the audit trail."""
-    return json.dumps(results, indent=2, sort_keys=True, default=str)
+    """lm-eval's results as JSON (non-serializable values as strings), for the audit trail; the
+    logged samples (every prompt and response) are left out: each document's score is kept in the
+    zero-shot table's ``doc_scores``."""
+    kept = {k: v for k, v in results.items() if k != "samples"}
+    return json.dumps(kept, indent=2, sort_keys=True, default=str)
+
+
+def doc_scores(results: dict[str, Any], task: str, metric: str, filter_key: str = "none") -> list[float]:
+    """Each document's ``metric`` for ``task`` in doc_id order, from lm-eval's logged samples.
+
+    Raises:
+        KeyError: the results carry no logged samples of ``task`` with ``metric``.
+    """
+    samples = [s for s in results.get("samples", {}).get(task, []) if s.get("filter") == filter_key]
+    if not samples or any(metric not in s for s in samples):
+        raise KeyError(f"lm-eval results have no logged {metric!r} per document for task {task!r}")
+    samples.sort(key=lambda s: int(s["doc_id"]))
+    ids = [int(s["doc_id"]) for s in samples]
+    if len(set(ids)) != len(ids):
+        raise KeyError(f"lm-eval logged task {task!r} document ids twice")
+    return [float(s[metric]) for s in samples]
 
 
 def tidy_results(
@@ -121,6 +140,9 @@ def tidy_results(
             raise KeyError(f"lm-eval results have no {metric!r} for task {task!r}")
         stderr = scores.get(f"{metric}_stderr,none")
         n = results.get("n-samples", {}).get(task, {}).get("effective", -1)
+        scores_per_doc = doc_scores(results, task, metric)
+        if n >= 0 and len(scores_per_doc) != n:
+            raise KeyError(f"task {task!r}: {len(scores_per_doc)} logged documents, lm-eval counted {n}")
         rows.append(
             {
                 **cell,
@@ -129,6 +151,7 @@ def tidy_results(
                 "value": float(scores[f"{metric},none"]),
                 "stderr": float(stderr) if isinstance(stderr, int | float) else math.nan,
                 "n_docs": int(n),
+                "doc_scores": scores_per_doc,
             }
         )
     return pd.DataFrame(rows)

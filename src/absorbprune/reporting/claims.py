@@ -128,14 +128,20 @@ def paper_claims(findings: pd.DataFrame, headline: pd.DataFrame, sparsity: float
                 measured = float(rows_c[column].mean())
                 ok = (rows_c[column] < 0) if column == "ppl_change_pct" else (rows_c[column] > 0)
                 holds = float(bool((ok & rows_c[better]).all()))
-                se = "ppl_change_pct_se" if column == "ppl_change_pct" else "zeroshot_change_se"
+                ci = "ppl_change_pct_ci" if column == "ppl_change_pct" else "zeroshot_change_ci"
                 detail = "; ".join(
-                    f"{r['pruner']} {r['allocation']}: {r[column]:+.2f} +- {r[se]:.2f} "
-                    f"({'significant' if r[better] else 'not significant'}, {r['n_seeds']} seeds, "
-                    f"{r['selected_hp']})"
+                    f"{r['pruner']} {r['allocation']}: {r[column]:+.2f} [{r[ci + '_low']:+.2f}, "
+                    f"{r[ci + '_high']:+.2f}] ({'significant' if r[better] else 'not significant'}, "
+                    f"{r['n_seeds']} seeds, {r['selected_hp']})"
                     for _, r in rows_c.iterrows()
                 )
-                add(text, paper, measured, holds, detail + " (holds: every base improves significantly)")
+                add(
+                    text,
+                    paper,
+                    measured,
+                    holds,
+                    detail + " (holds: every base improves, its 95% paired bootstrap interval excluding 0)",
+                )
             if len(rows_c):
                 controls = rows_c["beats_controls"]
                 testable = controls[controls != ""]

@@ -1,22 +1,30 @@
 """The headline (docs/methods.md 5.5): per selection group, the tuned corrected allocation
-against the tuned base, paired per calibration seed, with its spread over seeds, each correction
-against its controls, and a verdict in words."""
+against the tuned base, paired per calibration seed, with a 95% interval from a paired,
+hierarchical bootstrap over seeds and evaluation items (``reporting.uncertainty``; significant =
+the interval excludes 0) and the t interval over seeds beside it, each correction against its
+controls, the base's degradation from the dense model, and a verdict in words."""
 
 from __future__ import annotations
 
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .selection import GROUP
+from .uncertainty import Bootstrap, percentile_interval, resampled_means, t_interval
 
-__all__ = ["headline_table", "mean_se"]
+__all__ = ["CellItems", "headline_table", "mean_se"]
 
 log = logging.getLogger(__name__)
+
+# What identifies one evaluated cell of a selection group: the group's fixed keys, the chosen
+# variants and the seed.
+ITEM_KEY = ["model", "pruner", "structure", "sparsity", "allocation_variant", "correction_variant", "seed"]
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float]:
@@ -25,6 +33,42 @@ def mean_se(values: Sequence[float]) -> tuple[float, float]:
     if len(x) < 2:
         return float(x.mean()) if len(x) else math.nan, math.nan
     return float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x)))
+
+
+@dataclass
+class CellItems:
+    """Every cell's evaluation items, what the bootstrap resamples: the test perplexity's window
+    losses, and each zero-shot task's per-document scores (tasks in name order)."""
+
+    windows: dict[tuple, np.ndarray] = field(default_factory=dict)
+    docs: dict[tuple, list[np.ndarray]] = field(default_factory=dict)
+
+    @classmethod
+    def from_tables(cls, ppl: pd.DataFrame | None, zeroshot: pd.DataFrame | None) -> CellItems:
+        """From the test perplexity rows (``tables.cells.PPL``) and the zero-shot rows
+        (``tables.cells.ZEROSHOT``); failed cells (no windows) are left out."""
+        items = cls()
+        if ppl is not None:
+            for row in ppl.itertuples(index=False):
+                losses = np.asarray(row.window_losses, dtype=np.float64)
+                if len(losses):
+                    items.windows[tuple(getattr(row, k) for k in ITEM_KEY)] = losses
+        if zeroshot is not None and len(zeroshot):
+            for key, tasks in zeroshot.sort_values("task").groupby(ITEM_KEY, sort=False):
+                items.docs[tuple(key)] = [np.asarray(d, dtype=np.float64) for d in tasks["doc_scores"]]
+        return items
+
+
+def _key(group: Mapping[str, Any], allocation: str, correction: str, seed: int) -> tuple:
+    return (
+        group["model"],
+        group["pruner"],
+        group["structure"],
+        group["sparsity"],
+        allocation,
+        correction,
+        seed,
+    )
 
 
 def _selected(choices: pd.DataFrame) -> pd.DataFrame:
@@ -44,7 +88,48 @@ def _per_seed(grid: pd.DataFrame, group: Mapping[str, Any], allocation: str, cor
     return grid[mask].set_index("seed").sort_index()
 
 
-def headline_table(grid: pd.DataFrame, choices: pd.DataFrame, controls: Mapping[str, str]) -> pd.DataFrame:
+def _ppl_change(replicates: Mapping[str, np.ndarray], side: str, base: str = "base") -> np.ndarray:
+    """Per replicate: the mean over drawn seeds of 100 x (ppl_side / ppl_base - 1), from mean
+    window losses (perplexity = exp(mean loss): all windows have the same length)."""
+    return 100.0 * np.expm1(replicates[side] - replicates[base]).mean(axis=1)
+
+
+def _zs_change(replicates: Mapping[str, np.ndarray], side: str, base: str = "base") -> np.ndarray:
+    """Per replicate: the mean over drawn seeds of the accuracy change in points."""
+    return 100.0 * (replicates[side] - replicates[base]).mean(axis=1)
+
+
+def _draws(
+    items: Mapping[tuple, Any],
+    sides: Mapping[str, tuple[Mapping[str, Any], str, str]],
+    seeds: Sequence[int],
+    spec,
+) -> dict[str, np.ndarray] | None:
+    """The paired bootstrap's replicates of ``sides`` (name -> group, allocation and correction
+    variant) over ``seeds``; None when a cell has no items (zero-shot not run for it)."""
+    cells = {}
+    for name, (group, allocation, correction) in sides.items():
+        per_seed = []
+        for seed in seeds:
+            got = items.get(_key(group, allocation, correction, seed))
+            if got is None:
+                return None
+            per_seed.append([got] if isinstance(got, np.ndarray) else got)
+        cells[name] = per_seed
+    try:
+        return resampled_means(cells, spec)
+    except ValueError as err:
+        log.warning("no bootstrap for %s: %s", sorted(sides), err)
+        return None
+
+
+def headline_table(
+    grid: pd.DataFrame,
+    choices: pd.DataFrame,
+    controls: Mapping[str, str],
+    items: CellItems | None = None,
+    spec: Bootstrap | None = None,
+) -> pd.DataFrame:
     """Tuned corrected against tuned base per group, paired per calibration seed (columns of
     ``tables.HEADLINE``).
 
@@ -52,9 +137,15 @@ def headline_table(grid: pd.DataFrame, choices: pd.DataFrame, controls: Mapping[
         grid: the grid table (test perplexity, zero-shot, validation perplexity per cell and seed).
         choices: ``choose``'s table.
         controls: control name -> the correction whose shift it takes.
+        items: every cell's windows and documents (None: no bootstrap; every interval NaN and
+            nothing significant).
+        spec: the bootstrap's settings (None: the defaults).
     """
+    spec = spec or Bootstrap()
+    items = items or CellItems()
     chosen = _selected(choices).set_index(GROUP)
     base_keys = ["model", "pruner", "structure", "allocation", "sparsity"]
+    dense = grid[grid["pruner"] == "dense"].groupby("model")["ppl"].mean()
     rows = []
     for key, pick in chosen.iterrows():
         group = dict(zip(GROUP, key, strict=True))
@@ -68,15 +159,32 @@ def headline_table(grid: pd.DataFrame, choices: pd.DataFrame, controls: Mapping[
         b = _per_seed(grid, group, base_pick["allocation_variant"], base_pick["correction_variant"])
         c = _per_seed(grid, group, pick["allocation_variant"], pick["correction_variant"])
         seeds = b.index.intersection(c.index)
+        seeds = seeds[np.isfinite(b.loc[seeds, "ppl"]) & np.isfinite(c.loc[seeds, "ppl"])]
         change = 100.0 * (c.loc[seeds, "ppl"] / b.loc[seeds, "ppl"] - 1.0)
         valid_change = 100.0 * (c.loc[seeds, "valid_ppl"] / b.loc[seeds, "valid_ppl"] - 1.0)
         zs = 100.0 * (c.loc[seeds, "zeroshot_mean"] - b.loc[seeds, "zeroshot_mean"])
         zs_err = 100.0 * np.sqrt(c.loc[seeds, "zeroshot_stderr"] ** 2 + b.loc[seeds, "zeroshot_stderr"] ** 2)
-        ppl_mean, ppl_se = mean_se(change)
+        ppl_mean, ppl_se, ppl_t_low, ppl_t_high = t_interval(change, spec.confidence)
         zs_mean, zs_se = mean_se(zs)
-        zs_stderr = float(zs_err.mean())
+        sides = {
+            "base": (group, base_pick["allocation_variant"], base_pick["correction_variant"]),
+            "corrected": (group, pick["allocation_variant"], pick["correction_variant"]),
+        }
+        ppl_draws = _draws(items.windows, sides, list(seeds), spec)
+        ppl_low, ppl_high = (
+            percentile_interval(_ppl_change(ppl_draws, "corrected"), spec.confidence)
+            if ppl_draws
+            else (math.nan, math.nan)
+        )
+        zs_draws = _draws(items.docs, sides, list(seeds), spec) if not math.isnan(zs_mean) else None
+        zs_low, zs_high = (
+            percentile_interval(_zs_change(zs_draws, "corrected"), spec.confidence)
+            if zs_draws
+            else (math.nan, math.nan)
+        )
         n = len(seeds)
         control_of = controls.get(group["correction"], "")
+        ppl_base = float(b.loc[seeds, "ppl"].mean()) if n else math.nan
         rows.append(
             {
                 **{k: group[k] for k in base_keys},
@@ -84,26 +192,32 @@ def headline_table(grid: pd.DataFrame, choices: pd.DataFrame, controls: Mapping[
                 "kind": "control" if control_of else "correction",
                 "control_of": control_of,
                 "n_seeds": n,
-                "ppl_base": float(b.loc[seeds, "ppl"].mean()),
-                "ppl_corrected": float(c.loc[seeds, "ppl"].mean()),
+                "ppl_base": ppl_base,
+                "ppl_corrected": float(c.loc[seeds, "ppl"].mean()) if n else math.nan,
                 "ppl_change_pct": ppl_mean,
                 "ppl_change_pct_se": ppl_se,
+                "ppl_change_pct_ci_low": ppl_low,
+                "ppl_change_pct_ci_high": ppl_high,
+                "ppl_change_pct_t_low": ppl_t_low,
+                "ppl_change_pct_t_high": ppl_t_high,
                 # in points, as the change is: 100 x the mean accuracy
-                "zeroshot_base": 100.0 * float(b.loc[seeds, "zeroshot_mean"].mean()),
-                "zeroshot_corrected": 100.0 * float(c.loc[seeds, "zeroshot_mean"].mean()),
+                "zeroshot_base": 100.0 * float(b.loc[seeds, "zeroshot_mean"].mean()) if n else math.nan,
+                "zeroshot_corrected": 100.0 * float(c.loc[seeds, "zeroshot_mean"].mean()) if n else math.nan,
                 "zeroshot_change": zs_mean,
                 "zeroshot_change_se": zs_se,
-                "zeroshot_change_stderr": zs_stderr,
-                "significant": bool(n > 1 and abs(ppl_mean) > 2 * ppl_se),
-                "zeroshot_significant": bool(
-                    n > 1
-                    and not math.isnan(zs_mean)
-                    and abs(zs_mean) > 2 * max(zs_se, zs_stderr if zs_stderr == zs_stderr else 0.0)
-                ),
+                "zeroshot_change_stderr": float(zs_err.mean()) if n else math.nan,
+                "zeroshot_change_ci_low": zs_low,
+                "zeroshot_change_ci_high": zs_high,
+                "test": spec.describe(n, "windows (documents for zero-shot)"),
+                "significant": _excludes_zero(ppl_low, ppl_high),
+                "significant_t": _excludes_zero(ppl_t_low, ppl_t_high),
+                "zeroshot_significant": _excludes_zero(zs_low, zs_high),
                 "selected_hp": pick["candidate"],
                 "selected_base_hp": base_pick["candidate"],
-                "valid_ppl_change_pct": float(valid_change.mean()),
-                "_change": change,
+                "valid_ppl_change_pct": float(valid_change.mean()) if n else math.nan,
+                "degradation": ppl_base / float(dense.get(group["model"], math.nan)),
+                "_sides": sides,
+                "_seeds": list(seeds),
             }
         )
     table = pd.DataFrame(rows)
@@ -122,32 +236,72 @@ def headline_table(grid: pd.DataFrame, choices: pd.DataFrame, controls: Mapping[
             & (table["control_of"] == row["correction"])
             & np.logical_and.reduce([table[k] == row[k] for k in base_keys])
         ]
-        parts, wins = [], []
+        parts = []
         for _, ctl in same.iterrows():
-            seeds = row["_change"].index.intersection(ctl["_change"].index)
-            diff_mean, diff_se = mean_se(row["_change"][seeds] - ctl["_change"][seeds])
-            wins.append(diff_mean < 0)
-            parts.append((ctl["correction"], diff_mean, diff_se))
-        beats.append("" if not parts else str(all(wins)).lower())
-        versus.append("; ".join(f"{n}: {m:+.2f} +- {s:.2f}" for n, m, s in parts))
+            seeds = [s for s in row["_seeds"] if s in set(ctl["_seeds"])]
+            sides = {**row["_sides"], "control": ctl["_sides"]["corrected"]}
+            draws = _draws(items.windows, sides, seeds, spec)
+            b = _per_seed(grid, row, *sides["base"][1:])
+            diff = [
+                100.0
+                * (_ppl_of(grid, row, sides["corrected"], s) - _ppl_of(grid, row, sides["control"], s))
+                / float(b.loc[s, "ppl"])
+                for s in seeds
+            ]
+            low, high = (
+                percentile_interval(
+                    _ppl_change(draws, "corrected") - _ppl_change(draws, "control"), spec.confidence
+                )
+                if draws
+                else (math.nan, math.nan)
+            )
+            parts.append((ctl["correction"], float(np.mean(diff)) if diff else math.nan, low, high))
+        beats.append("" if not parts else str(all(h < 0 for _, _, _, h in parts)).lower())
+        versus.append("; ".join(f"{n}: {m:+.2f} [{lo:+.2f}, {hi:+.2f}]" for n, m, lo, hi in parts))
         verdicts.append(_verdict(row, parts))
     table["beats_controls"] = beats
     table["vs_controls"] = versus
     table["verdict"] = verdicts
-    table = table.drop(columns="_change")
+    table = table.drop(columns=["_sides", "_seeds"])
     return table.sort_values([*base_keys, "kind", "correction"], ignore_index=True)
 
 
-def _verdict(row: Mapping[str, Any], controls: Sequence[tuple[str, float, float]]) -> str:
-    se = row["ppl_change_pct_se"]
-    change = f"{row['ppl_change_pct']:+.2f}%" + ("" if math.isnan(se) else f" +- {se:.2f}")
+def _ppl_of(grid: pd.DataFrame, group: Mapping[str, Any], side: tuple, seed: int) -> float:
+    return float(_per_seed(grid, group, side[1], side[2]).loc[seed, "ppl"])
+
+
+def _excludes_zero(low: float, high: float) -> bool:
+    return bool(math.isfinite(low) and math.isfinite(high) and (low > 0 or high < 0))
+
+
+def _interval(low: float, high: float, unit: str = "") -> str:
+    return "no interval" if not math.isfinite(low) else f"95% CI [{low:+.2f}, {high:+.2f}]{unit}"
+
+
+def _verdict(row: Mapping[str, Any], controls: Sequence[tuple[str, float, float, float]]) -> str:
+    """One line: the change with its bootstrap interval and t interval, and the controls."""
+    ci = _interval(row["ppl_change_pct_ci_low"], row["ppl_change_pct_ci_high"])
+    change = f"{row['ppl_change_pct']:+.2f}% ({ci}"
+    t_low, t_high = row["ppl_change_pct_t_low"], row["ppl_change_pct_t_high"]
+    if math.isfinite(t_low):
+        change += f"; t over seeds [{t_low:+.2f}, {t_high:+.2f}]"
+    change += ")"
     chosen = dict(kv.split("=", 1) for kv in row["selected_hp"].split(",") if "=" in kv)
     if "gamma" in chosen and float(chosen["gamma"]) == 0:
         return f"validation chose gamma = 0 (the base itself): {change} perplexity"
     words = "lowers" if row["ppl_change_pct"] < 0 else "raises"
     sig = "significant" if row["significant"] else "not significant"
-    text = f"{words} perplexity {change} ({sig}, {row['n_seeds']} seeds)"
+    text = f"{words} perplexity {change}, {sig} by the bootstrap ({row['n_seeds']} seeds)"
     if controls:
-        lost = [n for n, m, _ in controls if m >= 0]
-        text += "; beats every control" if not lost else f"; no better than {', '.join(lost)}"
+        worse = [n for n, _, low, _ in controls if math.isfinite(low) and low > 0]
+        tied = [
+            n for n, _, low, high in controls if not (math.isfinite(high) and high < 0) and n not in worse
+        ]
+        if not worse and not tied:
+            text += "; beats every control (each paired difference's interval below 0)"
+        else:
+            if tied:
+                text += f"; not distinguishable from {', '.join(tied)}"
+            if worse:
+                text += f"; worse than {', '.join(worse)}"
     return text

@@ -3,8 +3,9 @@ page (HTML with coloured tables) and as 100-column terminal text.
 
 Read from ``summary/headline.parquet`` and ``summary/paper_claims.parquet`` only. Per model, pruner,
 base allocation and sparsity: each correction's and control's change in perplexity (percent,
-negative = better) and zero-shot accuracy (points), mean +- standard error over calibration
-seeds, and whether it is significant (|mean| > 2 SE, docs/methods.md 5.5).
+negative = better) and zero-shot accuracy (points), mean over calibration seeds with its 95%
+interval from the paired hierarchical bootstrap over seeds and evaluation items, significant when
+that interval excludes 0 (docs/methods.md 5.5).
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ def _pm(mean: float, se: float, unit: str, digits: int = 2) -> str:
         return "n/a"
     se_text = f" ± {se:.{digits}f}" if se is not None and math.isfinite(se) else " ± n/a"
     return f"{mean:+.{digits}f}{unit}{se_text}"
+
+
+def _ci(mean: float, low: float, high: float, unit: str, digits: int = 2) -> str:
+    """``-4.00% [-5.10, -2.90]``: the mean and its bootstrap interval."""
+    if mean is None or not math.isfinite(mean):
+        return "n/a"
+    interval = f" [{low:+.{digits}f}, {high:+.{digits}f}]" if math.isfinite(low) else " [n/a]"
+    return f"{mean:+.{digits}f}{unit}{interval}"
 
 
 def _order(head: pd.DataFrame) -> pd.DataFrame:
@@ -57,9 +66,12 @@ def _group_title(key: tuple, part: pd.DataFrame) -> str:
     zs_text = f", zero-shot {zs:.1f}" if zs is not None and math.isfinite(zs) else ""
     floor = first.get("noise_floor_pct", float("nan"))
     floor_text = f"; rounding alone moves a cell {floor:.2g}%" if floor == floor else ""
+    degradation = first.get("degradation", float("nan"))
+    dense_text = f" = {degradation:.3g} x dense" if degradation == degradation else ""
     return (
         f"{model} · {pruner} · {base} · S={float(sparsity):g}  "
-        f"({int(first['n_seeds'])} seeds; tuned base: ppl {first['ppl_base']:.4g}{zs_text}{floor_text})"
+        f"({int(first['n_seeds'])} seeds; tuned base: ppl {first['ppl_base']:.4g}{dense_text}{zs_text}"
+        f"{floor_text})"
     )
 
 
@@ -69,19 +81,20 @@ def verdict_text(
     """The headline as terminal text, at most ``TERMINAL_WIDTH`` columns per line; the cells that
     failed numerically (from ``grid``) after it."""
     lines = [
-        "what the correction did: change against the tuned base, mean ± SE over calibration seeds",
-        "(ppl in %, negative = better; zero-shot in points; * = |mean| > 2 SE; chosen on validation)",
+        "what the correction did: change against the tuned base, mean over calibration seeds [95% paired",
+        "bootstrap over seeds and windows/documents]; ppl in %, negative = better; zero-shot in points;",
+        "* = the interval excludes 0; every variant chosen on validation; t intervals in headline.parquet",
     ]
     for key, part in headline.groupby(_GROUP, sort=False):
         lines += ["", *textwrap.wrap(_group_title(key, part), TERMINAL_WIDTH, subsequent_indent="  ")]
         for _, r in _order(part).iterrows():
             name = r["correction"] if r["kind"] == "correction" else f"  {r['correction']} (control)"
-            ppl = _pm(r["ppl_change_pct"], r["ppl_change_pct_se"], "%") + ("*" if r["significant"] else " ")
-            zs = _pm(r["zeroshot_change"], r["zeroshot_change_se"], "") + (
-                "*" if r["zeroshot_significant"] else " "
-            )
+            ppl = _ci(r["ppl_change_pct"], r["ppl_change_pct_ci_low"], r["ppl_change_pct_ci_high"], "%")
+            ppl += "*" if r["significant"] else " "
+            zs = _ci(r["zeroshot_change"], r["zeroshot_change_ci_low"], r["zeroshot_change_ci_high"], "", 1)
+            zs += "*" if r["zeroshot_significant"] else " "
             chosen = str(r["selected_hp"]) or "-"
-            line = f"  {name:<24} ppl {ppl:<18} zs {zs:<15} {chosen}"
+            line = f"  {name:<22} ppl {ppl:<26} zs {zs:<18} {chosen}"
             lines.append(line[:TERMINAL_WIDTH])
     failed = failed_cells(grid)
     if failed:
@@ -118,7 +131,13 @@ def _html_table(headline: pd.DataFrame) -> str:
         "<tr>"
         + "".join(
             f'<th style="text-align:left;padding:2px 10px;border-bottom:1px solid #999">{h}</th>'
-            for h in ("", "change in perplexity", "change in zero-shot", "chosen on validation")
+            for h in (
+                "",
+                "change in perplexity [95% bootstrap]",
+                "mean ± SE over seeds",
+                "change in zero-shot [95% bootstrap]",
+                "chosen on validation",
+            )
         )
         + "</tr>",
     ]
@@ -133,9 +152,16 @@ def _html_table(headline: pd.DataFrame) -> str:
         zs_tone = _sign(r["zeroshot_change"], bool(r["zeroshot_significant"]), better_if_negative=False)
         out.append(
             f'<tr><td style="padding:2px 10px;white-space:nowrap">{name}</td>'
-            + _cell(_pm(r["ppl_change_pct"], r["ppl_change_pct_se"], " %"), ppl_tone, bool(r["significant"]))
             + _cell(
-                _pm(r["zeroshot_change"], r["zeroshot_change_se"], " pts"),
+                _ci(r["ppl_change_pct"], r["ppl_change_pct_ci_low"], r["ppl_change_pct_ci_high"], " %"),
+                ppl_tone,
+                bool(r["significant"]),
+            )
+            + _cell(_pm(r["ppl_change_pct"], r["ppl_change_pct_se"], " %"), "neutral")
+            + _cell(
+                _ci(
+                    r["zeroshot_change"], r["zeroshot_change_ci_low"], r["zeroshot_change_ci_high"], " pts", 1
+                ),
                 zs_tone,
                 bool(r["zeroshot_significant"]),
             )
@@ -169,10 +195,14 @@ def verdict_html(
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>What the correction did</title>'
         "<style>body { font-family: sans-serif; font-size: 14px; margin: 16px; }</style></head><body>",
         "<h1>What the correction did</h1>",
-        "<p>Change of each correction and control against the tuned base allocation, mean ± standard "
-        "error over calibration seeds; perplexity in percent (negative = better), zero-shot accuracy "
-        "in points. Green: significantly better (|mean| &gt; 2 SE); red: significantly worse; grey: "
-        "not significant. Every variant was chosen on the validation split.</p>",
+        "<p>Change of each correction and control against the tuned base allocation, mean over "
+        "calibration seeds, with its 95% interval from a paired, hierarchical bootstrap: seeds drawn "
+        "with replacement, then the evaluation windows (zero-shot: each task's documents) drawn with "
+        "replacement, base and corrected cells drawn alike. Significant means the interval excludes 0. "
+        "Perplexity in percent (negative = better), zero-shot accuracy in points. Green: significantly "
+        "better; red: significantly worse; grey: not significant. The mean ± standard error over seeds "
+        "is shown beside it (its t interval, mean ± t<sub>0.975, n-1</sub> SE, is in headline.parquet; "
+        "4.30 SE at 3 seeds). Every variant was chosen on the validation split.</p>",
     ]
     for key, part in headline.groupby(_GROUP, sort=False):
         parts += [f"<h2>{html.escape(_group_title(key, part))}</h2>", _html_table(part)]

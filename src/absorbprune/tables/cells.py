@@ -41,6 +41,8 @@ PPL = pa.schema(
         ("n_windows", pa.int64()),  # non-overlapping windows, tail dropped (0: the cell failed)
         ("seqlen", pa.int64()),
         nullable("mean_window_loss"),  # nats per token (NaN: the cell failed)
+        # each window's mean token loss in window order: what the bootstrap resamples (empty: failed)
+        ("window_losses", pa.list_(pa.float64())),
         *OUTCOME,
     ]
 )
@@ -54,6 +56,9 @@ ZEROSHOT = pa.schema(
         ("value", pa.float64()),  # fraction correct, 0..1
         nullable("stderr"),  # lm-eval's standard error of value
         ("n_docs", pa.int64()),  # documents evaluated
+        # each document's metric in lm-eval's doc_id order (value is their mean): what the bootstrap
+        # resamples; every cell answers the same documents
+        ("doc_scores", pa.list_(pa.float64())),
     ]
 )
 

@@ -69,22 +69,36 @@ HEADLINE = pa.schema(
         ("ppl_corrected", pa.float64()),  # tuned corrected, mean over seeds
         ("ppl_change_pct", pa.float64()),  # mean over seeds of 100 * (corrected / base - 1); < 0 = better
         nullable("ppl_change_pct_se"),  # standard error over seeds (NaN with one seed)
+        # 95% interval of the paired hierarchical bootstrap over seeds and windows (methods 5.5;
+        # evaluation.uncertainty sets level and resamples; NaN: no per-window losses)
+        nullable("ppl_change_pct_ci_low"),
+        nullable("ppl_change_pct_ci_high"),
+        # mean +- t_{0.975, n-1} SE over seeds (4.30 at n = 3); NaN with one seed
+        nullable("ppl_change_pct_t_low"),
+        nullable("ppl_change_pct_t_high"),
         nullable("zeroshot_base"),  # mean accuracy in points (0..100), the change's unit
         nullable("zeroshot_corrected"),
         nullable("zeroshot_change"),  # percentage points, mean over seeds of 100 * (corrected - base)
         nullable("zeroshot_change_se"),  # standard error over seeds (NaN with one seed)
         nullable("zeroshot_change_stderr"),  # lm-eval's: mean over seeds of sqrt(se_b^2 + se_c^2), points
-        ("significant", pa.bool_()),  # |ppl_change_pct| > 2 ppl_change_pct_se (never with one seed)
-        ("zeroshot_significant", pa.bool_()),  # |change| > 2 x the larger of its two standard errors
+        # the bootstrap's interval over seeds and documents, in points (NaN: zero-shot not run)
+        nullable("zeroshot_change_ci_low"),
+        nullable("zeroshot_change_ci_high"),
+        ("test", pa.string()),  # how significance was decided, in words
+        ("significant", pa.bool_()),  # the perplexity change's bootstrap interval excludes 0
+        ("significant_t", pa.bool_()),  # ... its t interval over seeds does (false with one seed)
+        ("zeroshot_significant", pa.bool_()),  # the zero-shot change's bootstrap interval excludes 0
         ("selected_hp", pa.string()),  # what validation chose for the corrected side
         ("selected_base_hp", pa.string()),  # ... and for the base
-        ("valid_ppl_change_pct", pa.float64()),  # the same change on the validation split
+        nullable("valid_ppl_change_pct"),  # the same change on the validation split
+        # ppl_base over the dense model's test perplexity: how far this sparsity is past the knee for
+        # this model (a small model's 50-60% sits where a 7B model's 70% does)
+        nullable("degradation"),
         ("beats_base", pa.bool_()),  # ppl_change_pct < 0 and significant
-        (
-            "beats_controls",
-            pa.string(),
-        ),  # corrections: true | false (every control's change is higher) | "" none
-        ("vs_controls", pa.string()),  # per control: mean paired difference in ppl points % +- SE
+        # corrections: true (every control's paired difference has its bootstrap interval below 0)
+        # | false | "" (no controls run)
+        ("beats_controls", pa.string()),
+        ("vs_controls", pa.string()),  # per control: mean paired difference, % points [95% interval]
         ("verdict", pa.string()),  # one line in words
         nullable("noise_floor_pct"),  # rounding alone moves one such cell this much (NaN: not measured)
         ("within_noise", pa.bool_()),  # |ppl_change_pct| <= noise_floor_pct (false when not measured)
