@@ -113,9 +113,9 @@ def shape_of(key: str, entry: Mapping[str, Any]) -> Shape:
             vocab,
         )
     if source == "gguf":
-        from ..models.gguf import gguf_header, gguf_path
+        from ..models.gguf import gguf_header, gguf_inputs
 
-        path = gguf_path(key, entry)
+        path = gguf_inputs(key, entry)  # the file, or its chunks read as one
         arch = gguf_header(path, ("general.architecture",))["general.architecture"]
         names = {
             "hidden": f"{arch}.embedding_length",
