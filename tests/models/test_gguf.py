@@ -312,3 +312,19 @@ def test_convert_source_assembles_converts_and_removes_the_assembled_file(tmp_pa
     assert sum(c["bytes"] for c in record["chunks"]) == size
     assert list((tmp_path / "work").iterdir()) == []
     assert model.config.model_type == "llama"
+
+
+@pytest.mark.parametrize("family", ["qwen2", "gemma3"])
+def test_the_cost_models_shape_of_a_gguf_file_counts_its_weights(tmp_path, family):
+    """From the header alone: the vocabulary (the token list's length when vocab_size is absent),
+    an untied head (qwen2's output.weight), Gemma-3's head width; the linears' and embeddings'
+    weights match the source model's."""
+    from absorbprune.plan.shapes import shape_of
+
+    source = _source_model(family)
+    path = tmp_path / f"{family}.gguf"
+    write_hf_as_gguf(path, source, family)
+    shape = shape_of("t", {"source": "gguf", "family": family, "gguf": {"path": str(path)}})
+    assert shape.vocab == TINY_VOCAB and shape.tied == source.config.tie_word_embeddings
+    weights = sum(p.numel() for n, p in source.named_parameters() if p.ndim == 2)
+    assert shape.params == weights

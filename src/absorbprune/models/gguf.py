@@ -220,14 +220,17 @@ def _read_value(f: Any, vtype: int) -> Any:
         else:
             for _ in range(count):
                 _read_value(f, etype)
-        return None
+        return count  # an array's length (the vocabulary: tokenizer.ggml.tokens)
     raise ValueError(f"unknown GGUF value type {vtype}")
 
 
-def gguf_header(path: str | Path | list[Path], wanted: tuple[str, ...]) -> dict[str, Any]:
+def gguf_header(
+    path: str | Path | list[Path], wanted: tuple[str, ...], tensors: bool = False
+) -> dict[str, Any]:
     """Scalar and string metadata ``wanted`` from a GGUF header, reading only until all are found
-    (arrays are skipped): milliseconds, so the config check can run at parse time. ``path`` may be
-    a chunked file's chunks, in order (read as one file).
+    (an array gives its length): milliseconds, so the config check can run at parse time. ``path``
+    may be a chunked file's chunks, in order (read as one file). ``tensors``: also read the whole
+    header and list the tensor names under ``"tensors"`` (whether a head is tied: ``output.weight``).
 
     Raises:
         GgufError: not a GGUF file, or a truncated or corrupt header, naming the file.
@@ -239,16 +242,21 @@ def gguf_header(path: str | Path | list[Path], wanted: tuple[str, ...]) -> dict[
             magic = f.read(4)
             if magic != _MAGIC:
                 raise GgufError(f"{name!r} is not a GGUF file (starts with {magic!r}, expected {_MAGIC!r})")
-            version, _, n_kv = _read(f, "<I"), _read(f, "<Q"), _read(f, "<Q")
+            version, n_tensors, n_kv = _read(f, "<I"), _read(f, "<Q"), _read(f, "<Q")
             if version not in (2, 3):
                 raise GgufError(f"{name!r}: GGUF version {version} is not supported (expected 2 or 3)")
             for _ in range(n_kv):
-                name, vtype = _read_string(f), _read(f, "<I")
+                kname, vtype = _read_string(f), _read(f, "<I")
                 value = _read_value(f, vtype)
-                if name in wanted:
-                    found[name] = value
-                    if len(found) == len(wanted):
+                if kname in wanted:
+                    found[kname] = value
+                    if len(found) == len(wanted) and not tensors:
                         break
+            if tensors:  # each tensor's info: name, n_dims, dims (u64 each), type (u32), offset (u64)
+                found["tensors"] = []
+                for _ in range(n_tensors):
+                    found["tensors"].append(_read_string(f))
+                    f.seek(8 * _read(f, "<I") + 12, 1)
     except (EOFError, UnicodeDecodeError, ValueError, struct.error) as err:
         if isinstance(err, GgufError):
             raise
