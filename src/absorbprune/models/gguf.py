@@ -269,8 +269,9 @@ def inspect_gguf(path: str | Path | list[Path], key: str = "?", tensors: bool = 
     count and quantization.
 
     Args:
-        tensors: also count the tensors' quantization types (reads every tensor's header with the
-            ``gguf`` package's reader: seconds for a 30-block model, so not at parse time).
+        tensors: also read ``file_type`` (else ``unknown``) and count the tensors' quantization
+            types (reads every tensor's header with the ``gguf`` package's reader: seconds for a
+            30-block model, so not at parse time).
 
     Raises:
         GgufError: not a GGUF file, a truncated or corrupt file, a missing architecture or block
@@ -279,7 +280,11 @@ def inspect_gguf(path: str | Path | list[Path], key: str = "?", tensors: bool = 
     path = path if isinstance(path, list) else Path(path)
     name = _name(path)
     try:
-        head = gguf_header(path, ("general.architecture", "general.file_type"))
+        # general.file_type may follow the tokenizer's arrays (half a second for a 150k vocabulary):
+        # read only with the tensors, at conversion, never at parse time
+        head = gguf_header(
+            path, ("general.architecture", "general.file_type") if tensors else ("general.architecture",)
+        )
         arch = head.get("general.architecture")
         if not isinstance(arch, str):
             raise GgufError(f"GGUF file {name!r} has no general.architecture")
