@@ -32,7 +32,7 @@ from absorbprune.registry.allocators import CORRECTIONS
 from absorbprune.registry.models import built_here
 from absorbprune.registry.pruners import PRUNERS
 from absorbprune.registry.tasks import ZEROSHOT_TASKS, chance_level
-from absorbprune.models.gguf import gguf_path
+from absorbprune.models.gguf import gguf_inputs
 
 RESULTS = "results"
 # Relative to the working directory, so a moved or copied checkout keeps its jobs' recorded
@@ -70,9 +70,10 @@ def model_dir(wildcards):
     return [f"{RESULTS}/models/{wildcards.model}"] if built else []
 
 
-def gguf_file(wildcards):
-    """The GGUF file of a gguf-source model (checked to exist by the config validation)."""
-    return str(gguf_path(wildcards.model, config["models"][wildcards.model]))
+def gguf_files(wildcards):
+    """The GGUF file of a gguf-source model, or its chunks in order (checked to exist by the
+    config validation)."""
+    return [str(p) for p in gguf_inputs(wildcards.model, config["models"][wildcards.model])]
 
 
 def model_params(wildcards):

@@ -28,7 +28,7 @@ rule train_tiny:
 
 rule convert_gguf:
     input:
-        gguf=gguf_file,
+        gguf=gguf_files,
     output:
         model=directory(f"{RESULTS}/models/{{model}}"),
         summary=f"{RESULTS}/conversion/{{model}}/summary.parquet",

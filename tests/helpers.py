@@ -124,6 +124,78 @@ _GGUF_NAMES = {
 }
 
 
+TINY_VOCAB = 256 + 3  # bytes, one merge, two special tokens
+
+
+def _add_tokenizer(writer) -> None:
+    """The tiny byte-level BPE: 256 bytes, one merge, BOS and EOS (the last two ids)."""
+    tokens = [*_byte_vocab(), "Ġt", "<|endoftext|>", "<|im_end|>"]
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_types([1] * (len(tokens) - 2) + [3, 3])
+    writer.add_token_merges(["Ġ t"])
+    writer.add_bos_token_id(len(tokens) - 2)
+    writer.add_eos_token_id(len(tokens) - 1)
+
+
+_HF_TO_GGUF = {
+    **_GGUF_NAMES,
+    "self_attn.q_norm": "attn_q_norm",
+    "self_attn.k_norm": "attn_k_norm",
+    "post_attention_layernorm@gemma3": "post_attention_norm",
+    "pre_feedforward_layernorm": "ffn_norm",
+    "post_feedforward_layernorm": "post_ffw_norm",
+}
+
+
+def write_hf_as_gguf(path: Path, model, arch: str) -> None:
+    """Write a Hugging Face ``qwen2`` or ``gemma3`` model's float32 tensors as a GGUF file the way
+    llama.cpp's converter does (no q/k permutation for these; Gemma's norms stored as ``1 + w``;
+    an untied head as ``output.weight``), with the tiny tokenizer (its vocabulary: ``TINY_VOCAB``)."""
+    import gguf
+
+    cfg = model.config
+    writer = gguf.GGUFWriter(str(path), arch)
+    writer.add_block_count(cfg.num_hidden_layers)
+    writer.add_context_length(cfg.max_position_embeddings)
+    writer.add_embedding_length(cfg.hidden_size)
+    writer.add_feed_forward_length(cfg.intermediate_size)
+    writer.add_head_count(cfg.num_attention_heads)
+    writer.add_head_count_kv(cfg.num_key_value_heads)
+    writer.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    writer.add_rope_freq_base(float(cfg.rope_parameters.get("rope_theta", 10000.0)))
+    if arch == "gemma3":
+        writer.add_rope_freq_base(float(cfg.rope_parameters["full_attention"]["rope_theta"]))
+        writer.add_key_length(cfg.head_dim)
+        writer.add_value_length(cfg.head_dim)
+        writer.add_sliding_window(cfg.sliding_window)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    _add_tokenizer(writer)
+    for name, value in model.state_dict().items():
+        value = value.detach().float().numpy()
+        if name == "model.embed_tokens.weight":
+            gname = "token_embd.weight"
+        elif name == "model.norm.weight":
+            gname = "output_norm.weight"
+        elif name == "lm_head.weight":
+            if cfg.tie_word_embeddings:
+                continue
+            gname = "output.weight"
+        else:
+            block, rest = name.removeprefix("model.layers.").split(".", 1)
+            stem, suffix = rest.rsplit(".", 1)
+            key = f"{stem}@{arch}" if f"{stem}@{arch}" in _HF_TO_GGUF else stem
+            gname = f"blk.{block}.{_HF_TO_GGUF[key]}.{suffix}"
+        if arch == "gemma3" and "norm" in gname:
+            value = value + 1
+        writer.add_tensor(gname, value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 def write_tiny_gguf(
     path: Path, tensors: dict[str, np.ndarray], arch: str = "llama", quant: str = "F32"
 ) -> dict[str, np.ndarray]:
@@ -145,14 +217,7 @@ def write_tiny_gguf(
     writer.add_rope_freq_base(10000.0)
     writer.add_layer_norm_rms_eps(1e-5)
     writer.add_file_type(gguf.LlamaFileType.ALL_F32 if quant == "F32" else gguf.LlamaFileType.MOSTLY_Q8_0)
-    tokens = [*_byte_vocab(), "Ġt", "<|endoftext|>", "<|im_end|>"]
-    writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("default")
-    writer.add_token_list(tokens)
-    writer.add_token_types([1] * (len(tokens) - 2) + [3, 3])
-    writer.add_token_merges(["Ġ t"])
-    writer.add_bos_token_id(len(tokens) - 2)
-    writer.add_eos_token_id(len(tokens) - 1)
+    _add_tokenizer(writer)
     expected = {}
     for name, value in tensors.items():
         if name == "model.embed_tokens.weight":

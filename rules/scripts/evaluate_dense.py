@@ -13,7 +13,8 @@ device = resolve_device(p["model"]["device"])
 adapter = load_model(cell.model, p["model"], model_dir, device="cpu")
 dense = dense_cell(adapter, cell)
 spec = EvalSpec.from_config(p["evaluation"], {"tasks": []})  # zero-shot: rule zeroshot_dense
-measures = evaluate(adapter.model, None, cell, spec, EvalData.read(inp.ppl_tokens, inp.valid_tokens), device)
+data = EvalData.read(inp.ppl_tokens, inp.valid_tokens)
+measures = evaluate(adapter.model, None, cell, spec, data, device, adapter.bos_id)  # bos_id: family policy
 provenance = job.provenance(device=str(device))
 dense.write_linears(out.linears, provenance)
 measures.write_ppl(out.ppl, out.valid_ppl, provenance)

@@ -15,6 +15,6 @@ adapter = load_model(cell.model, p["model"], model_dir, device="cpu")
 tokenizer = load_tokenizer(cell.model, p["model"], model_dir)
 zs = ZeroshotSpec.from_config(p["zeroshot"])
 documents = {Path(d).stem: d for d in inp.documents}
-table, raw = zeroshot_only(adapter.model, tokenizer, cell, zs, documents, device)
+table, raw = zeroshot_only(adapter.model, tokenizer, cell, zs, documents, device, adapter.bos_id)
 provenance = job.provenance(seeds={"lm_eval": zs.seed}, device=str(device))
 write_zeroshot(table, raw, out.zeroshot, out.raw, provenance)

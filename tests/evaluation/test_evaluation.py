@@ -39,6 +39,27 @@ def test_ppl_is_the_exponential_of_the_mean_window_loss_tail_dropped():
     assert every["n_windows"] == 4 and every["ppl"] == row["ppl"]
 
 
+def test_a_bos_family_starts_every_window_with_its_bos():
+    """Gemma-3's policy (every_window): the BOS replaces each window's first token (seqlen tokens,
+    seqlen - 1 predictions, the first made from the BOS); other families keep the text as is."""
+    model = random_model(ArchSpec("gemma3", 50, 16, 32, 2, 2, 1, 32), seed=0)
+    adapter = Adapter(model, "gemma3")
+    bos = adapter.bos_id
+    assert bos == model.config.bos_token_id == 0
+    assert Adapter(random_model(SPEC, seed=0), "llama").bos_id is None
+    ids = torch.randint(1, 50, (1, 48), generator=torch.Generator().manual_seed(0))
+    windows = ids.view(3, 16).clone()
+    windows[:, 0] = bos
+    with torch.no_grad():
+        expected = [float(model(input_ids=w[None], labels=w[None]).loss) for w in windows]
+    ours = window_losses(model, ids.flatten(), 16, batch_size=2, bos_id=bos)
+    assert ours.tolist() == pytest.approx(expected, rel=1e-6)
+    assert not torch.allclose(ours, window_losses(model, ids.flatten(), 16, batch_size=2))
+    assert ids[0, 0] != bos  # the caller's tokens are not modified
+    row = ppl_row(model, ids, 16, 2, Cell.dense("m").keys(), "local", bos_id=bos).iloc[0]
+    assert row["ppl"] == pytest.approx(math.exp(sum(expected) / 3), rel=1e-6)
+
+
 def test_non_finite_loss_is_an_error():
     model = random_model(SPEC, seed=0)
     with torch.no_grad():
@@ -218,3 +239,19 @@ def test_zeroshot_of_a_selected_cell_checks_it_is_the_grids_cell_first(tmp_path)
             CPU,
             str(tmp_path / "other.parquet"),
         )
+
+
+def test_zeroshot_asks_lm_eval_for_a_bos_exactly_when_the_family_does(monkeypatch):
+    """lm-eval's HFLM leaves the BOS to the tokenizer unless told: for a BOS family it is told
+    (add_bos_token=True), for the others left alone (None)."""
+    from absorbprune.evaluation import cell as cell_module
+    from absorbprune.evaluation.cell import ZeroshotSpec, zeroshot_only
+
+    seen = []
+    monkeypatch.setattr(cell_module, "run_zeroshot", lambda *args: seen.append(args[-1]) or {})
+    monkeypatch.setattr(cell_module, "tidy_results", lambda *args: None)
+    zs = ZeroshotSpec(tasks=("codeline",))
+    model = random_model(SPEC, seed=0)
+    for bos_id in (0, None):
+        zeroshot_only(model, None, Cell.dense("m"), zs, {}, CPU, bos_id)
+    assert seen == [True, None]

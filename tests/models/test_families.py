@@ -88,3 +88,30 @@ def test_family_mismatch_and_unknown_family_are_clear():
         Adapter(tiny("opt"), "llama")
     with pytest.raises(KeyError, match=r"unknown model family .gpt2.; valid: \[.llama."):
         get_family("gpt2")
+
+
+def test_gemma3_sliding_layers_mask_within_the_test_sequence_and_replay_exactly():
+    """The tiny Gemma-3's window (8) is shorter than the sequence (16): its sliding layers get a
+    banded mask and their own rotary table, the global layers the causal one; replayed from the
+    recorded arguments, every restart is bit-exact, and a sliding layer given the global layer's
+    arguments computes something else (the per-layer arguments matter)."""
+    model = tiny("gemma3")
+    adapter = Adapter(model, "gemma3")
+    seqlen = 16
+    assert model.config.sliding_window < seqlen
+    assert set(model.config.layer_types) == {"sliding_attention", "full_attention"}
+    ids = torch.randint(0, 97, (3, seqlen), generator=torch.Generator().manual_seed(4))
+    inputs, final = capture_block_inputs(adapter, ids)
+    assert torch.equal(adapter.embed(ids), inputs[0])
+    for k in range(adapter.n_blocks):
+        assert torch.equal(adapter.final(adapter.run_blocks(k, inputs[k])), final), f"restart at block {k}"
+    sliding = model.config.layer_types.index("sliding_attention")
+    full = model.config.layer_types.index("full_attention")
+    local, glob = adapter.block_call(sliding, seqlen), adapter.block_call(full, seqlen)
+    mask = local.kwargs["attention_mask"]
+    assert mask is not None and not bool(mask[0, 0, -1, 0])  # the first token is out of the last's window
+    assert not torch.equal(local.kwargs["position_embeddings"][0], glob.kwargs["position_embeddings"][0])
+    with torch.no_grad():
+        wrong = adapter.blocks[sliding](inputs[sliding], *glob.args, **glob.kwargs)
+    wrong = wrong[0] if isinstance(wrong, tuple) else wrong
+    assert not torch.allclose(wrong, adapter.run_block(sliding, inputs[sliding]))

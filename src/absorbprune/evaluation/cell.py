@@ -168,17 +168,32 @@ def write_zeroshot(
 
 
 def evaluate(
-    model: torch.nn.Module, tokenizer: Any, cell: Cell, spec: EvalSpec, data: EvalData, device: torch.device
+    model: torch.nn.Module,
+    tokenizer: Any,
+    cell: Cell,
+    spec: EvalSpec,
+    data: EvalData,
+    device: torch.device,
+    bos_id: int | None = None,
 ) -> Measures:
-    """Measure the in-memory (pruned or dense) ``model`` of one cell on ``device``."""
+    """Measure the in-memory (pruned or dense) ``model`` of one cell on ``device``; ``bos_id``: the
+    family's BOS policy (``Adapter.bos_id``: the token that starts every perplexity window and
+    zero-shot request, or ``None``)."""
     model = model.to(device)
     keys = cell.keys()
     rows = {}
     for name, protocol, ids in (("test", spec.test, data.test_ids), ("valid", spec.valid, data.valid_ids)):
         rows[name] = ppl_row(
-            model, ids, protocol.seqlen, protocol.batch_size, keys, protocol.dataset, protocol.max_windows
+            model,
+            ids,
+            protocol.seqlen,
+            protocol.batch_size,
+            keys,
+            protocol.dataset,
+            protocol.max_windows,
+            bos_id,
         )
-    table, raw = zeroshot_only(model, tokenizer, cell, spec.zeroshot, data.documents, device)
+    table, raw = zeroshot_only(model, tokenizer, cell, spec.zeroshot, data.documents, device, bos_id)
     return Measures(rows["test"], rows["valid"], table, raw)
 
 
@@ -189,12 +204,15 @@ def zeroshot_only(
     zs: ZeroshotSpec,
     documents: Mapping[str, str | Path],
     device: torch.device,
+    bos_id: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Zero-shot rows and lm-eval's raw results of the in-memory ``model`` (no tasks: none, {})."""
+    """Zero-shot rows and lm-eval's raw results of the in-memory ``model`` (no tasks: none, {});
+    with ``bos_id`` (the family's BOS policy) lm-eval adds the BOS to every request."""
     if not zs.tasks:
         return empty(ZEROSHOT), {}
     model = model.to(device)
-    results = run_zeroshot(model, tokenizer, zs.tasks, documents, zs.batch_size, zs.limit, zs.seed)
+    add_bos = True if bos_id is not None else None
+    results = run_zeroshot(model, tokenizer, zs.tasks, documents, zs.batch_size, zs.limit, zs.seed, add_bos)
     return tidy_results(results, zs.tasks, zs.metric, cell.keys()), results
 
 

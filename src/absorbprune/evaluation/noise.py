@@ -200,7 +200,10 @@ def noise_table(
                 )
             with _threads(1):
                 model = adapter.model.to(device)
-                row = ppl_row(model, test_ids, ppl.seqlen, ppl.batch_size, {}, ppl.dataset, ppl.max_windows)
+                bos_id = adapter.bos_id
+                row = ppl_row(
+                    model, test_ids, ppl.seqlen, ppl.batch_size, {}, ppl.dataset, ppl.max_windows, bos_id
+                )
             masks = {key: (lin.weight == 0).cpu() for key, lin in linears.items()}
             base_masks = base_masks or masks
             differ = sum(int((masks[k] != base_masks[k]).sum()) for k in masks)

@@ -3,6 +3,12 @@ tokens, the tail dropped, ``ppl = exp(sum_i loss_i * seqlen / (n_windows * seqle
 ``loss_i`` the mean token cross-entropy of window i's ``seqlen - 1`` predictions. The lm-eval
 ``wikitext`` task reports *word* perplexity, a different number. The tiny models' training curve
 uses the same numerics (``models.training``).
+
+BOS policy (``registry.models.FamilyMeta.bos``, docs/methods.md 1.3): for a family whose policy is
+``every_window`` (Gemma-3), callers pass the model's BOS id as ``bos_id`` and it *replaces* the first
+token of every window, so a window still holds ``seqlen`` tokens and ``seqlen - 1`` predictions,
+the first of them made from the BOS; ``None`` (every other family) leaves the text as tokenized.
+``models.adapter.Adapter.bos_id`` gives the id of a loaded model.
 """
 
 from __future__ import annotations
@@ -28,8 +34,11 @@ def window_losses(
     seqlen: int,
     batch_size: int = 8,
     max_windows: int | None = None,
+    bos_id: int | None = None,
 ) -> torch.Tensor:
     """Mean token cross-entropy of each non-overlapping window of ``ids`` (1-D), float64 (n,).
+
+    With ``bos_id``, that token replaces the first of every window (the family's BOS policy).
 
     With ``max_windows`` below the number of windows ``n``, windows ``i * n // max_windows`` for
     ``i < max_windows`` are used: spread evenly over the whole text, not its beginning, so that a
@@ -43,6 +52,9 @@ def window_losses(
     if total == 0:
         raise ValueError(f"{ids.numel()} tokens do not fill one window of {seqlen}")
     windows = ids[: total * seqlen].view(total, seqlen)
+    if bos_id is not None:
+        windows = windows.clone()
+        windows[:, 0] = bos_id
     if max_windows is not None and max_windows < total:
         windows = windows[torch.arange(max_windows) * total // max_windows]
     n = windows.shape[0]
@@ -63,10 +75,14 @@ def window_losses(
 
 
 def window_ppl(
-    model: torch.nn.Module, ids: torch.Tensor, seqlen: int, max_windows: int | None = None
+    model: torch.nn.Module,
+    ids: torch.Tensor,
+    seqlen: int,
+    max_windows: int | None = None,
+    bos_id: int | None = None,
 ) -> float:
     """``exp(sum_i loss_i * seqlen / (n * seqlen))`` over the windows of ``ids`` (1-D)."""
-    losses = window_losses(model, ids, seqlen, max_windows=max_windows)
+    losses = window_losses(model, ids, seqlen, max_windows=max_windows, bos_id=bos_id)
     return math.exp(float(losses.sum()) * seqlen / (losses.numel() * seqlen))
 
 
@@ -78,11 +94,12 @@ def ppl_row(
     cell: Mapping[str, Any],
     dataset: str,
     max_windows: int | None = None,
+    bos_id: int | None = None,
 ) -> pd.DataFrame:
     """One cell's perplexity row (columns of ``tables.cells.PPL``; ``cell``: its key columns):
     ``ids`` is (1, n_tokens); only ``max_windows`` windows spread evenly over the text when given
-    (``None``: every window, the paper protocol)."""
-    losses = window_losses(model, ids.flatten(), seqlen, batch_size, max_windows)
+    (``None``: every window, the paper protocol); ``bos_id``: the family's BOS policy."""
+    losses = window_losses(model, ids.flatten(), seqlen, batch_size, max_windows, bos_id)
     ppl = math.exp(float(losses.sum()) * seqlen / (losses.numel() * seqlen))
     log.info("%s: ppl %.4f over %d windows of %d", cell, ppl, losses.numel(), seqlen)
     return pd.DataFrame(

@@ -44,7 +44,7 @@ def prune_and_measure(
     measure it; on a numerical failure, the failed outcome with its reason."""
     try:
         pruned = prune_cell_files(adapter, cell, *files, prune, device)
-        return pruned, evaluate(adapter.model, tokenizer, cell, spec, data, device)
+        return pruned, evaluate(adapter.model, tokenizer, cell, spec, data, device, adapter.bos_id)
     except NUMERICAL_FAILURES as err:
         reason = failure_reason(err, cell)
         log.warning("cell %s failed numerically, recorded as its outcome: %s", cell.label(), reason)
@@ -74,8 +74,16 @@ def zeroshot_of_cell(
 
     prune_cell_files(adapter, cell, *files, prune, device)
     model, test, zs = adapter.model.to(device), spec.test, spec.zeroshot
+    bos_id = adapter.bos_id
     row = ppl_row(
-        model, data.test_ids, test.seqlen, test.batch_size, cell.keys(), test.dataset, test.max_windows
+        model,
+        data.test_ids,
+        test.seqlen,
+        test.batch_size,
+        cell.keys(),
+        test.dataset,
+        test.max_windows,
+        bos_id,
     )
     now = float(row["ppl"].iloc[0])
     then = float(pd.read_parquet(grid_ppl)["ppl"].iloc[0])
@@ -86,5 +94,8 @@ def zeroshot_of_cell(
         log.warning("%s (within %g: GPU kernels are not bit-reproducible)", msg, GPU_TOLERANCE)
     if not zs.tasks:  # the workflow plans no such job; kept total for callers
         return Measures(row, row, empty(ZEROSHOT), {})
-    results = run_zeroshot(model, tokenizer, zs.tasks, data.documents, zs.batch_size, zs.limit, zs.seed)
+    add_bos = True if bos_id is not None else None
+    results = run_zeroshot(
+        model, tokenizer, zs.tasks, data.documents, zs.batch_size, zs.limit, zs.seed, add_bos
+    )
     return Measures(row, row, tidy_results(results, zs.tasks, zs.metric, cell.keys()), results)

@@ -53,10 +53,13 @@ def run_zeroshot(
     batch_size: int,
     limit: int | None,
     seed: int,
+    add_bos_token: bool | None = None,
 ) -> dict[str, Any]:
     """Run lm-eval 0-shot on ``tasks`` with the in-memory ``model``; return lm-eval's results dict.
 
     ``documents``: each listed built-in task's documents (rule ``zeroshot_data``).
+    ``add_bos_token``: HFLM's setting; ``True`` for a family whose BOS policy is ``every_window``
+    (every request then starts with the BOS), ``None`` leaves it to the tokenizer's default.
     """
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
@@ -82,7 +85,7 @@ def run_zeroshot(
                 "--config allow_network=true` on a machine with internet, sharing HF_HOME; a name "
                 "lm-eval does not know is a typo in evaluation.zeroshot.tasks"
             ) from err
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, add_bos_token=add_bos_token)
     log.info("lm-eval: tasks %s, batch %d, limit %s", list(tasks), batch_size, limit)
     results = simple_evaluate(
         model=lm,

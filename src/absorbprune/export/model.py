@@ -130,6 +130,7 @@ def export_model(
             cell.keys(),
             protocol.dataset,
             protocol.max_windows,
+            adapter.bos_id,
         )
         now, then = float(row["ppl"].iloc[0]), float(pd.read_parquet(grid_file)["ppl"].iloc[0])
         if now != then:

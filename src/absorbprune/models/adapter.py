@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..registry.models import FAMILIES
 from .families import BlockShape, get_family
 
 __all__ = ["Adapter", "BlockCall"]
@@ -68,6 +69,25 @@ class Adapter:
         self.decoder = self.family.decoders[model_type](model)
         self.blocks: nn.ModuleList = self.family.blocks(self.decoder)
         self._calls: dict[int, list[BlockCall]] = {}
+
+    @property
+    def bos_id(self) -> int | None:
+        """The token that replaces the first of every perplexity window under the family's BOS
+        policy (``registry.models.FamilyMeta.bos``): the model's ``bos_token_id`` for
+        ``every_window``, ``None`` for ``none``.
+
+        Raises:
+            ValueError: the policy needs a BOS and the model's config has none.
+        """
+        if FAMILIES[self.family.name].meta.bos == "none":
+            return None
+        bos = getattr(self.model.config, "bos_token_id", None)
+        if not isinstance(bos, int):
+            raise ValueError(
+                f"family {self.family.name!r} starts every window with a BOS token, but the model's "
+                f"config has bos_token_id={bos!r}"
+            )
+        return bos
 
     def decoder_device(self) -> torch.device:
         """Device of the embeddings (where inputs go; blocks may be streamed from the CPU)."""

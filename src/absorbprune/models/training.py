@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from ..core.jobs import PROGRESS
 from ..evaluation.perplexity import window_ppl
+from .adapter import Adapter
 from .tiny import ArchSpec, random_model
 
 __all__ = ["TrainSpec", "lr_at", "train_tiny_model"]
@@ -75,9 +76,12 @@ def train_tiny_model(
     """
     torch.set_num_threads(spec.threads)
     model = random_model(arch, seed=spec.seed)
+    # the family's BOS policy (docs/methods.md 1.3) holds in training as in evaluation: a gemma3
+    # model sees its BOS as the first token of every sequence; None for the other families
+    bos_id = Adapter(model, arch.family).bos_id
     gen = torch.Generator().manual_seed(spec.seed + 1)  # batch order, independent of the init stream
     n_params = sum(p.numel() for p in model.parameters())
-    ppl_before = window_ppl(model, valid_ids, spec.seqlen, spec.eval_windows)
+    ppl_before = window_ppl(model, valid_ids, spec.seqlen, spec.eval_windows, bos_id)
     log.info("%s: %d params, validation perplexity before training %.2f", model_key, n_params, ppl_before)
     curve = [{"model": model_key, "step": 0, "lr": math.nan, "train_loss": math.nan, "valid_ppl": ppl_before}]
     opt = torch.optim.AdamW(_param_groups(model, spec.weight_decay), lr=spec.lr, betas=(0.9, 0.95))
@@ -93,7 +97,9 @@ def train_tiny_model(
         for group in opt.param_groups:
             group["lr"] = lr
         starts = torch.randint(0, high, (spec.batch_size,), generator=gen)
-        batch = train_ids[starts[:, None] + offsets]  # (B, T)
+        batch = train_ids[starts[:, None] + offsets]  # (B, T), a new tensor
+        if bos_id is not None:
+            batch[:, 0] = bos_id
         loss = model(input_ids=batch, labels=batch).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -108,7 +114,7 @@ def train_tiny_model(
         }
         if (step + 1) % spec.eval_every == 0 or step + 1 == spec.steps:
             model.eval()
-            row["valid_ppl"] = window_ppl(model, valid_ids, spec.seqlen, spec.eval_windows)
+            row["valid_ppl"] = window_ppl(model, valid_ids, spec.seqlen, spec.eval_windows, bos_id)
             model.train()
             log.info(
                 "%s step %d: loss %.3f, valid ppl %.2f",

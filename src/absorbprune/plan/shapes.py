@@ -25,14 +25,16 @@ class Shape:
     kv_heads: int
     vocab: int
     tied: bool = False
+    head_dim: int | None = None  # None: hidden / heads (Gemma-3's is wider: 4 x 256 > 640)
 
     def linears(self) -> list[tuple[int, int]]:
         """(out, in) of every prunable linear of one block."""
         h, i = self.hidden, self.inter
         if self.family == "opt":
             return [(h, h)] * 4 + [(i, h), (h, i)]
-        kv = h * self.kv_heads // self.heads
-        return [(h, h), (kv, h), (kv, h), (h, h), (i, h), (i, h), (h, i)]
+        d = self.head_dim or h // self.heads
+        q, kv = self.heads * d, self.kv_heads * d
+        return [(q, h), (kv, h), (kv, h), (h, q), (i, h), (i, h), (h, i)]
 
     @property
     def block_params(self) -> int:
@@ -77,6 +79,7 @@ def _from_hf_config(family: str, cfg: Mapping[str, Any]) -> Shape:
         cfg.get("num_key_value_heads") or heads,
         cfg["vocab_size"],
         bool(cfg.get("tie_word_embeddings", False)),
+        cfg.get("head_dim"),
     )
 
 
@@ -113,9 +116,9 @@ def shape_of(key: str, entry: Mapping[str, Any]) -> Shape:
             vocab,
         )
     if source == "gguf":
-        from ..models.gguf import gguf_header, gguf_path
+        from ..models.gguf import gguf_header, gguf_inputs
 
-        path = gguf_path(key, entry)
+        path = gguf_inputs(key, entry)  # the file, or its chunks read as one
         arch = gguf_header(path, ("general.architecture",))["general.architecture"]
         names = {
             "hidden": f"{arch}.embedding_length",
@@ -124,11 +127,16 @@ def shape_of(key: str, entry: Mapping[str, Any]) -> Shape:
             "heads": f"{arch}.attention.head_count",
             "kv_heads": f"{arch}.attention.head_count_kv",
             "vocab": f"{arch}.vocab_size",
+            "tokens": "tokenizer.ggml.tokens",  # its length: the vocabulary when vocab_size is absent
+            "head_dim": f"{arch}.attention.key_length",
         }
-        found = gguf_header(path, tuple(names.values()))
+        found = gguf_header(path, tuple(names.values()), tensors=True)  # the whole header: ~0.5 s
         values = {k: int(found[n]) for k, n in names.items() if n in found}
         values.setdefault("kv_heads", values["heads"])
-        return Shape(family, tied=True, **values)
+        values.setdefault("vocab", values.pop("tokens", 0))
+        values.pop("tokens", None)
+        tied = "output.weight" not in found["tensors"]  # no separate head: it is the embedding
+        return Shape(family, tied=tied, **values)
     cfg_path = None
     if source == "local":
         cfg_path = Path(entry["path"]) / "config.json"

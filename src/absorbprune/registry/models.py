@@ -62,6 +62,16 @@ FAMILIES.add(
     Entry("qwen2", "absorbprune.models.families:QWEN2", "Qwen2, Qwen2.5", meta=FamilyMeta(("qwen2",)))
 )
 FAMILIES.add(Entry("opt", "absorbprune.models.families:OPT", "OPT", meta=FamilyMeta(())))
+# Gemma-3 is trained in bfloat16 and its activations overflow float16 (not verified otherwise here);
+# it expects a BOS token at the start of every sequence.
+FAMILIES.add(
+    Entry(
+        "gemma3",
+        "absorbprune.models.families:GEMMA3",
+        "Gemma-3 text-only checkpoints (270M, 1B)",
+        meta=FamilyMeta(("gemma3",), dtypes=("float32", "bfloat16"), bos="every_window"),
+    )
+)
 
 
 def built_here(source: str) -> bool:

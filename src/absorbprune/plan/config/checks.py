@@ -22,15 +22,26 @@ __all__ = ["CHECKS", "model_block_counts", "semantic_problems"]
 Config = dict[str, Any]
 
 
-def _gguf_blocks(key: str, model: dict[str, Any]) -> tuple[list[str], int | None]:
-    """A GGUF model's file must exist, and its header name an architecture the family reads (a header
-    read, no tensor data: milliseconds). Returns the problems and the header's block count."""
-    from ...models.gguf import GgufError, check_architecture, gguf_path, inspect_gguf
+def _gguf_blocks(key: str, model: dict[str, Any], in_grid: bool) -> tuple[list[str], int | None]:
+    """A GGUF model's file (or every chunk) must exist, a chunked file's total size be its
+    ``gguf.size`` when given, and the header (read across the chunks) name an architecture the
+    family reads: a header read, no tensor data, milliseconds (the sha256 of a chunked file is
+    checked when it is assembled). A model outside ``grid.models`` whose file is not installed is
+    no problem (it runs no job). Returns the problems and the header's block count."""
+    from ...models.gguf import GgufError, GgufMissing, check_architecture, gguf_inputs, inspect_gguf
 
     try:
-        path = gguf_path(key, model)
-        info = inspect_gguf(path, key)
-        check_architecture(info, key, model["family"], path)
+        paths = gguf_inputs(key, model)
+        size = (model.get("gguf") or {}).get("size")
+        if size is not None and (total := sum(p.stat().st_size for p in paths)) != size:
+            return [
+                f"config key 'models.{key}.gguf.size': expected {size} bytes, its {len(paths)} chunks "
+                f"({', '.join(str(p) for p in paths)}) hold {total}"
+            ], None
+        info = inspect_gguf(paths, key)
+        check_architecture(info, key, model["family"], paths)
+    except GgufMissing as err:
+        return ([str(err)] if in_grid else []), None
     except GgufError as err:
         return [str(err)], None
     return [], info.n_blocks
@@ -40,11 +51,12 @@ def model_block_counts(config: Config) -> tuple[list[str], dict[str, int]]:
     """The block count of every model whose count is known before any job (a built-in model's arch,
     a GGUF header), and the problems of reading the GGUF files."""
     problems, blocks = [], {}
+    grid = set(config["grid"]["models"])
     for key, m in config["models"].items():
         if m["source"] == "builtin":
             blocks[key] = int(m["arch"]["n_blocks"])
         elif m["source"] == "gguf":
-            found, n = _gguf_blocks(key, m)
+            found, n = _gguf_blocks(key, m, key in grid)
             problems += found
             if n is not None:
                 blocks[key] = n
