@@ -216,6 +216,25 @@ def test_micro_run_grid_tables(micro_run):
     assert len(headline) == 10  # 2 models x owl x (2 corrections + 3 controls) at 0.5, unstructured
     assert set(headline["correction"]) == {"paper", "absorption", "depth", "shuffled", "flipped"}
     assert (headline["n_seeds"] == 2).all() and headline["ppl_change_pct_se"].notna().all()
+    # the bootstrap resampled every cell's windows and documents: every interval is there and
+    # holds its change; significance is the interval excluding 0
+    for side in ("ppl_change_pct", "zeroshot_change"):
+        low, high = headline[f"{side}_ci_low"], headline[f"{side}_ci_high"]
+        assert (
+            low.notna().all()
+            and (low <= headline[side] + 1e-9).all()
+            and (headline[side] <= high + 1e-9).all()
+        )
+    assert (
+        headline["significant"]
+        == ((headline["ppl_change_pct_ci_low"] > 0) | (headline["ppl_change_pct_ci_high"] < 0))
+    ).all()
+    assert headline["test"].str.startswith("paired hierarchical bootstrap").all()
+    assert (headline["degradation"] > 1).all()  # pruned at 50%: worse than dense
+    ppl_cells = pd.concat(pd.read_parquet(p) for p in (res / "eval").rglob("ppl.parquet"))
+    assert (ppl_cells["window_losses"].map(len) == ppl_cells["n_windows"]).all()
+    assert (zeroshot["doc_scores"].map(len) == 40).all()
+    assert (zeroshot["doc_scores"].map(lambda d: sum(d) / len(d)) - zeroshot["value"]).abs().max() < 1e-12
     assert set(headline.loc[headline["kind"] == "control", "control_of"]) == {"paper"}
     paper = headline[headline["correction"] == "paper"]
     assert (
