@@ -6,6 +6,7 @@ from __future__ import annotations
 import bz2
 import dataclasses
 import hashlib
+import itertools
 import json
 import re
 from xml.sax.saxutils import escape
@@ -198,8 +199,8 @@ def test_lambada_passages_do_not_overlap_and_ids_are_stable_across_n_docs_and_se
     text = frames["test"]["text"].iloc[0]
     items = passages(text, **KW)
     spans = sorted((offset - len(context) - 1, offset) for offset, context, _ in items)
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
-    for offset, context, target in items:
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+    for offset, _, target in items:
         assert text[offset : offset + len(target)] == target
     inputs = {"wiki2016_test": frames["test"]}
     small = build_lambada(inputs, n_docs=2, seed=0, **KW).set_index("item_id")
@@ -247,7 +248,8 @@ def test_analogy_questions_are_read_with_their_category_and_line(questions):
 def test_analogy_items_have_distinct_choices_of_one_category_with_the_answer(questions):
     docs = build_analogy({"analogies": questions}, n_docs=10, n_choices=4, seed=0)
     assert len(docs) == 10 and docs["item_id"].is_unique
-    assert docs["category"].value_counts().to_dict() == {"capital-common-countries": 5, "gram3-comparative": 5}
+    counts = docs["category"].value_counts().to_dict()
+    assert counts == {"capital-common-countries": 5, "gram3-comparative": 5}
     by_line = questions.set_index("line")
     for row in docs.itertuples():
         q = by_line.loc[int(row.item_id.split(":")[1])]
