@@ -97,8 +97,8 @@ A100 = Machine(
 SPLIT_TOKENS = {
     ("wikitext2", "test"): 341_469,
     ("wikitext2", "validation"): 304_000,
-    ("wiki2016", "test"): 380_000,  # the Wikipedia 2016 excerpt, SmolLM2's tokenizer
-    ("wiki2016", "validation"): 295_000,
+    ("wiki2016", "test"): 397_193,  # the Wikipedia 2016 excerpt, SmolLM2's tokenizer
+    ("wiki2016", "validation"): 301_684,
 }
 C4_VALID_WINDOWS = 256
 LOCAL_SPLIT_TOKENS = 190_000
