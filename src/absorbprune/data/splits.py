@@ -9,10 +9,19 @@ offline jobs later read. Light (no imports): the Snakefile uses it at parse time
 
 from __future__ import annotations
 
-__all__ = ["USE_SPLIT", "splits_read"]
+__all__ = ["BUILT_SOURCES", "USE_SPLIT", "splits_read"]
 
 # use -> the split of its source that use reads (a source's splits: sources.load_split)
 USE_SPLIT = {"calibration": "train", "perplexity": "test", "validation": "validation"}
+
+# The sources built here from what is installed (no download): source -> (the results directory
+# and data product prefix of its parquet splits, the splits it has). The schema's enums allow each
+# only in the uses whose split it has (wiki2016: test and validation; wikileads: calibration).
+BUILT_SOURCES = {
+    "local": ("corpus", ("train", "valid", "test")),
+    "wiki2016": ("wiki2016", ("valid", "test")),
+    "wikileads": ("wikileads", ("train",)),
+}
 
 
 def splits_read(calibration: str, perplexity: str, validation: str) -> dict[str, list[str]]:

@@ -18,9 +18,20 @@ import torch
 
 from .sources import DataUnavailable
 
-__all__ = ["C4_VALID_DOCS", "C4_VALID_WINDOWS", "calibration_tokens", "ppl_tokens", "split_tokens"]
+__all__ = [
+    "C4_VALID_DOCS",
+    "C4_VALID_WINDOWS",
+    "JOINED_SOURCES",
+    "calibration_tokens",
+    "ppl_tokens",
+    "split_tokens",
+]
 
 log = logging.getLogger(__name__)
+
+
+# Calibration sources read as one joined text (random windows), with their separator.
+JOINED_SOURCES = {"wikitext2": " ", "wikileads": "\n\n"}
 
 
 def _encode(tokenizer: Any, text: str) -> list[int]:
@@ -35,20 +46,23 @@ def calibration_tokens(
     Document sources (c4, local): Wanda's ``get_c4``: draw a random document until its token count
     exceeds ``seqlen``, then a random window start in ``[0, n_tokens - seqlen - 1]``.
     wikitext2: Wanda's ``get_wikitext2``: the split joined with ``" "``, tokenized once, random
-    windows.
+    windows. wikileads: the same joined-text protocol, articles joined with ``"\n\n"`` (a lead
+    section averages about 100 tokens, so the document protocol would find almost no document
+    longer than a paper-scale seqlen).
 
     Raises:
         DataUnavailable: no document is long enough (after 100 x n_samples draws).
     """
     rng = random.Random(seed)
     out = torch.empty(n_samples, seqlen, dtype=torch.int64)
-    if source == "wikitext2":
-        ids = _encode(tokenizer, " ".join(dataset["text"]))
+    if source in JOINED_SOURCES:
+        ids = _encode(tokenizer, JOINED_SOURCES[source].join(dataset["text"]))
         if len(ids) <= seqlen + 1:
-            raise DataUnavailable(f"wikitext2 train split has only {len(ids)} tokens; need > {seqlen + 1}")
+            raise DataUnavailable(f"{source} train split has only {len(ids)} tokens; need > {seqlen + 1}")
         for s in range(n_samples):
             i = rng.randint(0, len(ids) - seqlen - 1)
             out[s] = torch.tensor(ids[i : i + seqlen])
+        log.info("calibration: %d windows of %d from %s's %d tokens", n_samples, seqlen, source, len(ids))
         return out
     n_docs = len(dataset)
     max_draws = 100 * n_samples

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..data.splits import BUILT_SOURCES
 from .shapes import DTYPE_BYTES, Shape, shape_of
 
 __all__ = [
@@ -93,7 +94,12 @@ A100 = Machine(
 # by tens of percent. WikiText-2 raw test: 341,469 tokens (166 windows of 2048, Wanda's count);
 # its validation split is 0.89x the test split in words. C4 validation under Wanda's protocol:
 # 256 windows of seqlen. The built-in corpus: about 3.3 bytes per token of its test split.
-SPLIT_TOKENS = {("wikitext2", "test"): 341_469, ("wikitext2", "validation"): 304_000}
+SPLIT_TOKENS = {
+    ("wikitext2", "test"): 341_469,
+    ("wikitext2", "validation"): 304_000,
+    ("wiki2016", "test"): 397_193,  # the Wikipedia 2016 excerpt, SmolLM2's tokenizer
+    ("wiki2016", "validation"): 301_684,
+}
 C4_VALID_WINDOWS = 256
 LOCAL_SPLIT_TOKENS = 190_000
 
@@ -124,6 +130,11 @@ def zeroshot_tokens(config: Mapping[str, Any]) -> float:
             s = zs["codeline"]
             per = (s["context_chars"] + (s["min_line_chars"] + s["max_line_chars"]) / 2) / 3.3
             docs, choices = s["n_docs"], s["n_choices"]
+        elif task == "lambada_wiki2016":  # one request per passage, about 1.3 tokens a word
+            s = zs[task]
+            docs, choices, per = s["n_docs"], 1, 1.3 * (s["min_context_words"] + s["max_context_words"]) / 2
+        elif task == "analogy":  # "a is to b as c is to" + a word
+            docs, choices, per = zs[task]["n_docs"], zs[task]["n_choices"], 12
         else:
             docs, choices, per = LM_EVAL_TASKS.get(task, UNKNOWN_TASK)
             if task not in LM_EVAL_TASKS:
@@ -373,6 +384,8 @@ FIXED_SECONDS = {
     "convert_gguf": 29.0,
     "train_tiny": 60.0,
     "corpus": 2.5,
+    "wikipedia": 40.0,
+    "analogies": 0.6,
     "calibration_tokens": 3.4,
     "ppl_tokens": 4.0,
     "valid_tokens": 3.8,
@@ -396,6 +409,6 @@ def job_work(c: Context, job: Job) -> Work:
         source = {"calibration_tokens": cal, "ppl_tokens": ev["ppl_source"]}.get(
             job.rule, ev["valid_source"] or ev["ppl_source"]
         )
-        if source != "local":
+        if source not in BUILT_SOURCES:
             seconds = REAL_DATA_S
     return Work(fixed_s=seconds)

@@ -80,6 +80,63 @@ ZEROSHOT_TASKS.add(
     )
 )
 
+ZEROSHOT_TASKS.add(
+    Entry(
+        "lambada_wiki2016",
+        "absorbprune.data.lambada:build_lambada",
+        "LAMBADA-style: predict a passage's last word, which occurs earlier in it (Wikipedia 2016 "
+        "excerpt, test articles only); acc = greedy match, chance 0",
+        hyper={
+            "n_docs": Hyper(
+                500, "passages (of about 1,100 available)", kind="integer", minimum=1, maximum=1_000_000
+            ),
+            "min_context_words": Hyper(
+                30, "fewest words before the target", kind="integer", minimum=1, maximum=10_000
+            ),
+            "max_context_words": Hyper(
+                120, "most words before the target", kind="integer", minimum=1, maximum=10_000
+            ),
+            "min_target_chars": Hyper(3, "shortest target word", kind="integer", minimum=1, maximum=100),
+            "seed": Hyper(0, "which of the passages are asked", kind="integer", minimum=0, maximum=2**31 - 1),
+        },
+        meta=TaskMeta(
+            reads=("wiki2016_test",),
+            yaml="evaluation/lm_eval_tasks/lambada_wiki2016.yaml",
+            chance="absorbprune.data.lambada:chance",
+            schema="absorbprune.tables.data:LAMBADA",
+            check="absorbprune.data.lambada:check",
+        ),
+    )
+)
+ZEROSHOT_TASKS.add(
+    Entry(
+        "analogy",
+        "absorbprune.data.analogy:build_analogy",
+        "Google word analogies as a cloze: 'a is to b as c is to' the answer among words of its category",
+        hyper={
+            "n_docs": Hyper(
+                500, "questions (spread over the 14 categories)", kind="integer", minimum=1, maximum=19_544
+            ),
+            "n_choices": Hyper(
+                4, "choices per question (chance = 1/n_choices)", kind="integer", minimum=2, maximum=10
+            ),
+            "seed": Hyper(
+                0,
+                "which questions are asked and which distractors are drawn",
+                kind="integer",
+                minimum=0,
+                maximum=2**31 - 1,
+            ),
+        },
+        meta=TaskMeta(
+            reads=("analogies",),
+            yaml="evaluation/lm_eval_tasks/analogy.yaml",
+            chance="absorbprune.data.analogy:chance",
+            schema="absorbprune.tables.data:ANALOGY",
+        ),
+    )
+)
+
 # Chance accuracy of common lm-eval tasks (answer choices per document; ARC has a few 3- and
 # 5-choice questions among its 4-choice ones, so 0.25 is approximate there).
 LM_EVAL_CHANCE = {
