@@ -6,7 +6,6 @@ from absorbprune.reporting.grid_table import grid_table, read_all
 from absorbprune.reporting.headline import CellItems, headline_table
 from absorbprune.reporting.noise import noise_floors, with_noise
 from absorbprune.reporting.selection import selection_table
-from absorbprune.reporting.uncertainty import Bootstrap
 from absorbprune.tables.common import empty
 from absorbprune.tables.summary import GRID, HEADLINE, NOISE_FLOOR, SELECTION, ZEROSHOT_SUMMARY
 
@@ -14,16 +13,13 @@ job = start(snakemake, "aggregate")
 inp, out, prov = snakemake.input, snakemake.output, job.provenance()
 zeroshot = read_all(inp.zeroshot)
 every = job.params["zeroshot_cells"] == "all"  # else only the dense models and the selected cells have it
-ppl = read_all(inp.ppl)
-grid = grid_table(read_all(inp.linears), ppl, zeroshot, read_all(inp.valid), every)
+grid = grid_table(read_all(inp.linears), ppl := read_all(inp.ppl), zeroshot, read_all(inp.valid), every)
 write_parquet(zeroshot.reset_index(drop=True), out.zeroshot, ZEROSHOT_SUMMARY, prov)
 write_parquet(grid, out.grid, GRID, prov)
 choices = read_all(inp.choices)
 write_parquet(selection_table(choices, grid), out.selection, SELECTION, prov)
-floors = noise_floors(read_all(inp.noise))
-write_parquet(floors, out.noise_floor, NOISE_FLOOR, prov)
+write_parquet(floors := noise_floors(read_all(inp.noise)), out.noise_floor, NOISE_FLOOR, prov)
 items = CellItems.from_tables(ppl, zeroshot)  # what the bootstrap resamples
-spec = Bootstrap(**job.params["uncertainty"])
-headline = with_noise(headline_table(grid, choices, job.params["controls"], items, spec), floors)
-headline = headline[HEADLINE.names] if len(headline) else empty(HEADLINE)
-write_parquet(headline, out.headline, HEADLINE, prov)
+head = headline_table(grid, choices, job.params["controls"], items, job.params["uncertainty"])
+head = with_noise(head, floors)
+write_parquet(head[HEADLINE.names] if len(head) else empty(HEADLINE), out.headline, HEADLINE, prov)

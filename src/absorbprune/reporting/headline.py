@@ -128,7 +128,7 @@ def headline_table(
     choices: pd.DataFrame,
     controls: Mapping[str, str],
     items: CellItems | None = None,
-    spec: Bootstrap | None = None,
+    spec: Bootstrap | Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Tuned corrected against tuned base per group, paired per calibration seed (columns of
     ``tables.HEADLINE``).
@@ -139,9 +139,9 @@ def headline_table(
         controls: control name -> the correction whose shift it takes.
         items: every cell's windows and documents (None: no bootstrap; every interval NaN and
             nothing significant).
-        spec: the bootstrap's settings (None: the defaults).
+        spec: the bootstrap's settings, or their mapping (``evaluation.uncertainty``; None: the defaults).
     """
-    spec = spec or Bootstrap()
+    spec = Bootstrap(**spec) if isinstance(spec, Mapping) else spec or Bootstrap()
     items = items or CellItems()
     chosen = _selected(choices).set_index(GROUP)
     base_keys = ["model", "pruner", "structure", "allocation", "sparsity"]
