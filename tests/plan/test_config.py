@@ -74,7 +74,7 @@ def test_missing_local_path():
 
 def test_hub_model_needs_an_id_and_grid_models_must_exist():
     assert "models.x" in bad(lambda c: c["models"].__setitem__("x", {"source": "hub", "family": "llama"}))
-    assert "grid.models[1]" in bad(lambda c: c["grid"]["models"].append("nope"))  # after smollm2
+    assert "grid.models[2]" in bad(lambda c: c["grid"]["models"].append("nope"))  # after the two defaults
 
 
 def test_unknown_key_and_bad_types():
@@ -145,6 +145,7 @@ def test_hyperparameter_lists_become_variants():
     cfg = copy.deepcopy(DEFAULT)
     cfg["allocation"]["owl"]["lambda"] = [0.05, 0.08]
     cfg["allocation"]["alphapruning"]["eps_per_model"] = {"tiny-opt": 0.2, "smollm2": {"sparsegpt": 0.2}}
+    cfg["grid"]["allocations"] = ["owl", "alphapruning"]
     cfg = resolve(cfg)
     variants = allocation_variants(cfg)
     assert variants["owl-lambda0.05"] == ("owl", {"lambda": 0.05, "M": 5}) and "owl" not in variants
@@ -153,9 +154,9 @@ def test_hyperparameter_lists_become_variants():
     # per (model, pruner): the paper preset's per-pruner table
     assert hyperparameters(cfg, "smollm2", "sparsegpt", "alphapruning") == ("alphapruning", {"eps": 0.2})
     assert hyperparameters(cfg, "smollm2", "wanda", "alphapruning") == ("alphapruning", {"eps": 0.3})
-    # 1 model (smollm2) x (2 owl, alphapruning) x (none + 5 corrections and controls at gamma 0.05)
-    # x 1 sparsity x 3 calibration seeds; gamma 0 is the base's own cell
-    assert len(cells(cfg)) == 1 * 3 * 6 * 1 * 3
+    # 2 models x (2 owl variants, alphapruning) x (none + 2 corrections and 1 control at gamma 0.05)
+    # x 2 sparsities x 3 calibration seeds; gamma 0 is the base's own cell
+    assert len(cells(cfg)) == 2 * 3 * 4 * 2 * 3
     bad_pruner = copy.deepcopy(DEFAULT)
     bad_pruner["allocation"]["alphapruning"]["eps_per_model"] = {"smollm2": {"wandaa": 0.2}}
     with pytest.raises(ConfigError, match=r"eps_per_model\.smollm2\.wandaa': unknown pruner"):
@@ -230,7 +231,7 @@ def test_hyperparameter_lists_become_variants():
         ),
         (
             lambda c: c["export"].__setitem__(
-                "models", [{"allocation": "owl", "correction": "none", "select": False, "sparsity": 0.6}]
+                "models", [{"allocation": "owl", "correction": "none", "select": False, "sparsity": 0.7}]
             ),
             "export.models[0]",
             "no cell of the grid",
@@ -300,10 +301,10 @@ def test_config_files_in_json_and_empty_files_read(tmp_path):
 
 def test_config_check_command_merges_files_like_snakemake(tmp_path, capsys):
     over = tmp_path / "over.yaml"
-    over.write_text("grid:\n  sparsities: [0.7]\n")
+    over.write_text("grid:\n  sparsities: [0.6]\n")
     assert main(["--base", str(ROOT / "config.yaml"), str(over)]) == 0
     assert "config ok" in capsys.readouterr().out
-    over.write_text("grid:\n  sparsities: [0.7]\n  pruners: [wandaa]\n")
+    over.write_text("grid:\n  sparsities: [0.6]\n  pruners: [wandaa]\n")
     assert main(["--base", str(ROOT / "config.yaml"), str(over)]) == 1
     assert "config key 'grid.pruners[0]'" in capsys.readouterr().err
 
@@ -317,7 +318,9 @@ def test_an_export_entry_outside_the_grid_warns_and_exports_nothing(caplog):
         resolved = resolve(cfg)
     assert export_targets(resolved) == [] and "owl/paper is not in this grid" in caplog.text
     targets = export_targets(resolve(DEFAULT))
-    assert [t.path() for t in targets] == ["selected/smollm2/wanda/unstructured/owl/paper/s0.7/seed0"]
+    assert [t.path() for t in targets] == [
+        f"selected/{m}/wanda/unstructured/owl/paper/s0.6/seed0" for m in ("smollm2", "gemma3-270m")
+    ]
     corrections = [c.correction for c in targets[0].candidates]
     assert "none" in corrections and len(corrections) > 1  # the base is gamma 0 of the paper's group
 

@@ -166,7 +166,8 @@ def test_adding_an_allocator_is_one_function_and_one_entry(tmp_path):
                 "grid": {
                     "allocations": ["uniform", "tilt"],
                     "corrections": ["none", "absorption"],
-                    "sparsities": [0.5, 0.7],
+                    "sparsities": [0.5, 0.6],
+                    "models": ["smollm2"],
                 },
                 "calibration": {"seeds": [0]},
                 "allocation": {"tilt": {"k": [0.1, 0.2]}},
