@@ -12,46 +12,49 @@ pytestmark = pytest.mark.slow
 
 def test_dry_run_dag_shape_of_the_default_config(tmp_path):
     wf = copy_workflow(tmp_path)
-    assert planned_jobs(wf) == {
-        "corpus": 1,  # the built-in corpus: calibration, perplexity, validation and codeline text
-        "convert_gguf": 1,  # SmolLM2's GGUF file -> results/models/smollm2 (no tokenizer or training jobs)
-        "calibration_tokens": 3,  # one calibration set per seed
+    models, seeds, sparsities = 2, 3, 2  # smollm2 and gemma3-270m; 0.5 and 0.6
+    cells = models * 1 * 4 * sparsities * seeds  # owl x (none + paper, absorption, depth at gamma 0.05)
+    per_model = {
+        "convert_gguf": 1,  # each GGUF file -> results/models/{model} (no tokenizer or training jobs)
+        "calibration_tokens": seeds,  # one calibration set per seed
         "audit_tokens": 1,
         "weight_stats": 1,  # AlphaPruning's SVDs: weights only, once per model
-        "calibrate": 3,
-        "sweep_magnitude": 3,
-        "sweep_prune": 3,  # one per seed, every swept sparsity in it (0.7 alone in the default)
-        "absorption": 3,
-        "paper_coefficients": 3,
+        "calibrate": seeds,
+        "sweep_magnitude": seeds,
+        "sweep_prune": seeds,  # one per seed, every swept sparsity in it
+        "absorption": sparsities * seeds,
+        "paper_coefficients": seeds,
         "findings": 1,
         "sweep_figures": 1,
-        "sweep_summary": 1,
-        # (owl, alphapruning) x (none + paper, absorption, depth, shuffled, flipped at gamma 0.05)
-        # x 0.7 x 3 seeds; gamma 0 is the base's own cell
-        "allocate": 36,
-        "allocation_summary": 1,
-        "prune_evaluate": 36,  # prunes a cell and measures it (perplexity, zero-shot) in one job
         "evaluate_dense": 1,
         "zeroshot_dense": 1,  # the dense model's tasks: the canary of every cell that runs them
-        "pruning_summary": 1,
         "ppl_tokens": 1,
         "valid_tokens": 1,
-        "zeroshot_data": 1,
-        # one checkpoint per selection group: (owl, alphapruning) x (none, paper, absorption,
-        # depth, shuffled, flipped) at 0.7
-        "select": 12,
+        "grid_figures": 1,
+        "noise_floor": sparsities,  # OWL's base cell pruned again under the one perturbation
+        "export_model": 1,  # export.models: OWL + the paper's correction, as selected, at 0.6
+    }
+    expected = {rule: n * models for rule, n in per_model.items()}
+    expected |= {
+        "wikipedia": 1,  # the Wikipedia 2016 excerpt and the lead sections, built from pinned wheels
+        "analogies": 1,  # the Google analogy questions
+        "zeroshot_data": 1,  # the analogy task's documents
+        "sweep_summary": 1,
+        "allocate": cells,  # gamma 0 is the base's own cell
+        "allocation_summary": 1,
+        "prune_evaluate": cells,  # prunes a cell and measures it (perplexity, zero-shot) in one job
+        "pruning_summary": 1,
+        "select": models * 4 * sparsities,  # one checkpoint per selection group
         "aggregate": 1,
         "paper_claims": 1,
         "claims_page": 1,
-        "grid_figures": 1,
         "report_table": 14,
         "verdict_page": 1,  # the report's verdict page
         "reference_check": 1,  # the baselines beside the published numbers
-        "noise_floor": 1,  # smollm2 x wanda x 0.7: OWL's base cell pruned again under perturbations
         "export_allocations": 1,  # every allocation as JSON, one job
-        "export_model": 1,  # export.models: OWL + the paper's correction, as selected
         "all": 1,
     }
+    assert planned_jobs(wf) == expected
 
 
 def test_dry_run_with_tiny_models_beside_the_gguf_model(tmp_path):
@@ -67,10 +70,12 @@ def test_a_tiny_sparsity_round_trips_through_the_path_tags(tmp_path):
     sparsity plans its cells instead of failing at DAG building."""
     wf = copy_workflow(tmp_path)
     (wf / "tiny.yaml").write_text(
-        yaml.safe_dump({"grid": {"sparsities": [1e-05]}, "sweeps": {"extra_sparsities": [0.7]}})
+        yaml.safe_dump(
+            {"grid": {"models": ["smollm2"], "sparsities": [1e-05]}, "sweeps": {"extra_sparsities": [0.6]}}
+        )
     )
     jobs = planned_jobs(wf, "--configfile", "tiny.yaml")
-    assert jobs["prune_evaluate"] == 36 and jobs["sweep_prune"] == 3  # 2 sparsities in each seed's job
+    assert jobs["prune_evaluate"] == 12 and jobs["sweep_prune"] == 3  # 2 sparsities in each seed's job
 
 
 def test_paper_preset_dry_run_lists_every_job(tmp_path):
