@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from helpers import MICRO, planned_jobs, snakemake
+from helpers import MICRO, ROOT, planned_jobs, snakemake
 from safetensors import safe_open
 
 from absorbprune.core.provenance import META_KEY, read_parquet_provenance
@@ -474,3 +474,17 @@ def test_allocations_export_as_json_with_the_reference_ratio_lists(micro_run):
         assert len(record["ratios"]) == n * len(record["linears"]) == len(record["linear_sparsity"])
         assert record["ratios"][len(record["linears"])] == record["block_sparsity"][1]
         assert record["provenance"]["stage"] and record["format"] == "absorbprune-allocation/1"
+
+
+def test_the_findings_tables_are_generated_from_a_run(micro_run, capsys):
+    """tools/findings_tables.py, which the documents' numbers come from, reads a finished run."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("findings_tables", ROOT / "tools" / "findings_tables.py")
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    assert tables.main([str(micro_run / "results"), "--log", str(micro_run / "terminal.log")]) == 0
+    out = capsys.readouterr().out
+    for title in ("Dense models", "The paper's coefficient", "Headline", "Job-seconds per rule"):
+        assert f"### {title}" in out
+    assert "| micro-llama | 0.5 |" in out and "| prune_evaluate | micro-llama |" in out

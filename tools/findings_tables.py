@@ -1,0 +1,110 @@
+"""Markdown tables of a finished run, for docs/findings.md and the README: the dense models, the
+paper's coefficient per model, the headline with its intervals, and (given the run's log) the
+job-seconds per rule and model. Every number quoted in those documents comes from here:
+
+    .venv/bin/python tools/findings_tables.py results [--log run.log]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+from scipy.stats import spearmanr
+
+LINE = re.compile(r"^\[\s*\d+/\d+\]\s+(\w+)\s+(\S*).*?\s([\d.]+) (s|min|h)$")
+UNIT = {"s": 1.0, "min": 60.0, "h": 3600.0}
+
+
+def _ci(mean: float, low: float, high: float, digits: int = 1) -> str:
+    if not math.isfinite(mean):
+        return "n/a"
+    interval = f" [{low:+.{digits}f}, {high:+.{digits}f}]" if math.isfinite(low) else ""
+    return f"{mean:+.{digits}f}{interval}"
+
+
+def dense(summary: Path) -> str:
+    grid = pd.read_parquet(summary / "grid.parquet")
+    rows = ["| model | test ppl | validation ppl | zero-shot mean |", "|---|---|---|---|"]
+    for _, r in grid[grid["pruner"] == "dense"].iterrows():
+        zs = f"{r['zeroshot_mean']:.3f}" if math.isfinite(r["zeroshot_mean"]) else "n/a"
+        rows.append(f"| {r['model']} | {r['ppl']:.2f} | {r['valid_ppl']:.2f} | {zs} |")
+    return "\n".join(rows)
+
+
+def coefficients(summary: Path) -> str:
+    """The paper's r_l (eta 1e-2, L = the last block, mean over seeds): blocks above 1, the
+    Spearman correlation with depth."""
+    coef = pd.read_parquet(summary / "paper_coefficients.parquet")
+    coef = coef[(coef["eta"] - 0.01).abs() < 1e-12]
+    rows = [
+        "| model | blocks | blocks with r > 1 (amplify) | r range | Spearman(r, depth) |",
+        "|---|---|---|---|---|",
+    ]
+    for model, part in coef.groupby("model", sort=False):
+        r = part.groupby("block")["r_last_block"].mean()
+        amplify = ", ".join(str(b) for b in r.index[r > 1]) or "none"
+        rho = spearmanr(r.index, r.to_numpy()).statistic
+        rows.append(f"| {model} | {len(r)} | {amplify} | {r.min():.2f}-{r.max():.2f} | {rho:+.2f} |")
+    return "\n".join(rows)
+
+
+def headline(summary: Path) -> str:
+    head = pd.read_parquet(summary / "headline.parquet")
+    rows = [
+        "| model | S | base ppl (x dense) | correction | chosen | ppl change % [95% bootstrap] | t interval "
+        "| zero-shot change, points [95%] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in head.iterrows():
+        name = r["correction"] + (" (control)" if r["kind"] == "control" else "")
+        star = "**" if r["significant"] else ""
+        t = f"[{r['ppl_change_pct_t_low']:+.1f}, {r['ppl_change_pct_t_high']:+.1f}]"
+        ppl = _ci(r["ppl_change_pct"], r["ppl_change_pct_ci_low"], r["ppl_change_pct_ci_high"])
+        zs = _ci(r["zeroshot_change"], r["zeroshot_change_ci_low"], r["zeroshot_change_ci_high"])
+        rows.append(
+            f"| {r['model']} | {r['sparsity']:g} | {r['ppl_base']:.1f} ({r['degradation']:.2f}x) | {name} | "
+            f"{r['selected_hp']} | {star}{ppl}{star} | {t} | {zs} |"
+        )
+    return "\n".join(rows)
+
+
+def times(log: str) -> str:
+    per: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for line in log.splitlines():
+        m = LINE.match(line.strip())
+        if m:
+            model = m.group(2).split("/")[0] if "/" in m.group(2) or m.group(2).isidentifier() else ""
+            per[(m.group(1), model)].append(float(m.group(3)) * UNIT[m.group(4)])
+    total = sum(sum(v) for v in per.values())
+    rows = ["| rule | model | jobs | job-seconds | per job |", "|---|---|---|---|---|"]
+    for (rule, model), secs in sorted(per.items(), key=lambda kv: -sum(kv[1])):
+        rows.append(f"| {rule} | {model} | {len(secs)} | {sum(secs):.0f} | {sum(secs) / len(secs):.1f} |")
+    rows.append(f"| all | | {sum(len(v) for v in per.values())} | {total:.0f} | |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--log", type=Path, help="the run's printed log (one line per job)")
+    args = parser.parse_args(argv)
+    summary = args.results / "summary"
+    for title, text in (
+        ("Dense models", dense(summary)),
+        ("The paper's coefficient (eta 1e-2, L = last block, mean over seeds)", coefficients(summary)),
+        ("Headline (** = the bootstrap interval excludes 0)", headline(summary)),
+    ):
+        print(f"### {title}\n\n{text}\n")
+    if args.log:
+        print(f"### Job-seconds per rule and model\n\n{times(args.log.read_text())}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
