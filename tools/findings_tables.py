@@ -79,7 +79,8 @@ def times(log: str) -> str:
     for line in log.splitlines():
         m = LINE.match(line.strip())
         if m:
-            model = m.group(2).split("/")[0] if "/" in m.group(2) or m.group(2).isidentifier() else ""
+            parts = m.group(2).split("/")
+            model = parts[1] if parts[0] in ("selected", "cell") and len(parts) > 1 else parts[0]
             per[(m.group(1), model)].append(float(m.group(3)) * UNIT[m.group(4)])
     total = sum(sum(v) for v in per.values())
     rows = ["| rule | model | jobs | job-seconds | per job |", "|---|---|---|---|---|"]

@@ -21,7 +21,7 @@ def _config(**grid):
         {
             "models": {"m": {"source": "builtin", "family": "llama", "arch": {"n_blocks": 4}}},
             "calibration": {"seeds": [0, 1, 2]},
-            "sweeps": {"eps_points": 5},
+            "sweeps": {"eps_points": 5, "main_sparsity": 0.7},
             "allocation": {"owl": {"lambda": [0.04, 0.08]}, "paper": {"gamma": [0, 0.05, 0.1]}},
             "grid": {
                 "models": ["m"],

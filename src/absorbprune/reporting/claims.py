@@ -140,7 +140,9 @@ def paper_claims(findings: pd.DataFrame, headline: pd.DataFrame, sparsity: float
                     paper,
                     measured,
                     holds,
-                    detail + " (holds: every base improves, its 95% paired bootstrap interval excluding 0)",
+                    f"measured at S = {sparsity:g} (sweeps.main_sparsity; the paper's claim is at 0.7): "
+                    + detail
+                    + " (holds: every base improves, its 95% paired bootstrap interval excluding 0)",
                 )
             if len(rows_c):
                 controls = rows_c["beats_controls"]
