@@ -42,6 +42,8 @@ class Machine:
     Attributes:
         flops: dense matrix work, FLOP/s (forwards, Hessians, the OBS updates).
         svd_flops: FLOP/s of a singular-value decomposition (LAPACK runs far below matmul speed).
+        mask_wps: weights/s a pruning mask is chosen at (Wanda and magnitude sort every row of a
+            linear's scores, then the pruned copy is written: memory-bound, no FLOPs to speak of).
         read_bps: bytes/s a model is loaded at (file system plus deserialisation).
         write_bps: bytes/s an exported model is written at.
         start_s: seconds every job spends before its work (interpreter, imports, Snakemake's
@@ -54,6 +56,7 @@ class Machine:
     name: str
     flops: float
     svd_flops: float
+    mask_wps: float
     read_bps: float
     write_bps: float
     start_s: float
@@ -68,6 +71,7 @@ CPU = Machine(
     "this machine's CPU (measured)",
     flops=2.5e10,
     svd_flops=2.0e9,
+    mask_wps=1.0e7,
     read_bps=3.0e8,
     write_bps=2.0e8,
     start_s=0.6,
@@ -76,11 +80,13 @@ CPU = Machine(
 )
 # Assumed, not measured (no GPU was lent when this was written): one A100-80GB at about 35% of its
 # 312 TFLOP/s fp16 peak across forward passes of 128-2048-token sequences; SVD on the GPU at 2
-# TFLOP/s; a shared file system at 1 GB/s; CUDA initialisation in the start cost.
+# TFLOP/s; masks (a row sort) at 1e10 weights/s; a shared file system at 1 GB/s; CUDA
+# initialisation in the start cost.
 A100 = Machine(
     "one A100 (assumed)",
     flops=1.1e14,
     svd_flops=2.0e12,
+    mask_wps=1.0e10,
     read_bps=1.0e9,
     write_bps=5.0e8,
     start_s=10.0,
@@ -173,6 +179,7 @@ class Work:
 
     flops: float = 0.0
     svd_flops: float = 0.0
+    mask_weights: float = 0.0  # weights whose pruning mask is chosen (a row sort each)
     read_bytes: float = 0.0
     write_bytes: float = 0.0
     model: bool = False  # loads a model (torch, transformers)
@@ -186,6 +193,7 @@ class Work:
             + (m.lm_eval_s if self.lm_eval else 0.0)
             + self.flops / m.flops
             + self.svd_flops / m.svd_flops
+            + self.mask_weights / m.mask_wps
             + self.read_bytes / m.read_bps
             + self.write_bytes / m.write_bps
             + self.fixed_s
@@ -226,13 +234,16 @@ def _calibration_tokens(c: Context) -> int:
 
 def _prune(c: Context, model: str, pruner: str) -> Work:
     """The sequential pass: every block forwarded twice on the calibration tokens (statistics, then
-    the pruned block's outputs); SparseGPT adds each linear's Hessian, its factorisations and the
-    OBS updates."""
+    the pruned block's outputs) and every weight's mask chosen (Wanda, magnitude: a sort of each
+    row); SparseGPT adds each linear's Hessian, its factorisations and the OBS updates (its masks
+    come out of those)."""
     s, n = c.shape(model), _calibration_tokens(c)
     seqlen = c.config["calibration"]["seqlen"]
     if pruner == "magnitude":
-        return Work()
+        return Work(mask_weights=s.blocks * s.block_params)
     w = Work(flops=2 * s.forward_flops(n, seqlen, head=False))
+    if pruner != "sparsegpt":
+        w.mask_weights = s.blocks * s.block_params
     if pruner == "sparsegpt":
         per_block = sum(2 * n * i * i + 2 * i**3 + 2 * o * i * i for o, i in s.linears())
         w.flops += s.blocks * per_block
@@ -256,6 +267,7 @@ def _sum(*parts: Work) -> Work:
     for p in parts:
         out.flops += p.flops
         out.svd_flops += p.svd_flops
+        out.mask_weights += p.mask_weights
         out.read_bytes += p.read_bytes
         out.write_bytes += p.write_bytes
         out.model |= p.model
@@ -283,12 +295,13 @@ def sweep_magnitude(c: Context, wc: Mapping[str, str]) -> Work:
     )
     extra = s.blocks if "prune_dir" in sw["magnitude_kinds"] else 0
     blocks = s.blocks + labels * s.blocks * (s.blocks - 1) / 2 + extra
-    return _sum(c.load(m), Work(flops=s.forward_flops(tokens, seqlen, blocks=blocks, head=False)))
+    flops = s.forward_flops(tokens, seqlen, blocks=blocks, head=False)
+    return _sum(c.load(m), Work(flops=flops, mask_weights=extra * s.block_params))
 
 
 def sweep_prune(c: Context, wc: Mapping[str, str]) -> Work:
-    """The clean trajectory, then per swept sparsity and injection block k the pruned block k and
-    the blocks after it."""
+    """The clean trajectory, then per swept sparsity and injection block k the pruned block k (its
+    masks chosen) and the blocks after it."""
     m = wc["model"]
     s = c.shape(m)
     tokens, seqlen = _sweep_tokens(c)
@@ -297,7 +310,8 @@ def sweep_prune(c: Context, wc: Mapping[str, str]) -> Work:
     # one sparsity per job where the job names it (workflows before one job per model and seed)
     n = 1 if "sparsity" in wc else len(prune_sweep_sparsities(dict(c.config)))
     blocks = s.blocks + n * (s.blocks + s.blocks * (s.blocks - 1) / 2)
-    return _sum(c.load(m), Work(flops=s.forward_flops(tokens, seqlen, blocks=blocks, head=False)))
+    flops = s.forward_flops(tokens, seqlen, blocks=blocks, head=False)
+    return _sum(c.load(m), Work(flops=flops, mask_weights=n * s.blocks * s.block_params))
 
 
 def calibrate(c: Context, wc: Mapping[str, str]) -> Work:
