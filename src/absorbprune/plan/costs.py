@@ -64,19 +64,24 @@ class Machine:
     lm_eval_s: float
 
 
-# Measured: the default run on this project's 2-core machines (two jobs at a time, one torch thread
-# each), fitted rule by rule with bench/estimate.py. CPU speed on these machines swings 2-3x from
-# minute to minute, so expect +-30% per rule at best.
+# Measured: the default run (SmolLM2-135M and Gemma-3-270M, 48 cells) on this project's 2-core
+# machine, two jobs at a time, one torch thread each. The load costs come from the jobs' logs (about
+# 3-4 s from a job's start to its first line: interpreter, torch and transformers imports; 3-4 s to
+# build the model object and read its float32 safetensors; lm-eval's set-up under a second); the
+# throughputs (forward FLOP/s, SVD FLOP/s, mask weights/s, SWEEP_FLOPS) are a least-squares fit of
+# log(estimate / measured) over every (model-loading rule, model) with bench/estimate.py's job
+# accounting. CPU speed on this shared machine swings 2-3x from minute to minute, so a rule's
+# ratio moves by tens of percents between runs: the target is +-30% per rule.
 CPU = Machine(
     "this machine's CPU (measured)",
-    flops=2.5e10,
-    svd_flops=2.0e9,
-    mask_wps=1.0e7,
-    read_bps=3.0e8,
-    write_bps=2.0e8,
+    flops=4.3e10,
+    svd_flops=1.9e10,
+    mask_wps=2.4e7,
+    read_bps=1.0e9,
+    write_bps=3.0e8,
     start_s=0.6,
     model_s=6.0,
-    lm_eval_s=6.0,
+    lm_eval_s=1.0,
 )
 # Assumed, not measured (no GPU was lent when this was written): one A100-80GB at about 35% of its
 # 312 TFLOP/s fp16 peak across forward passes of 128-2048-token sequences; SVD on the GPU at 2
@@ -279,6 +284,13 @@ def _sum(*parts: Work) -> Work:
     return out
 
 
+# The sweeps' block forwards cost this share of their FLOPs at a machine's forward rate: one chunk
+# of every perturbation per block call, without the model's hooks, LM head and per-forward set-up
+# (fitted on the default run's sweep_magnitude against calibrate and evaluate_dense: a per-stage
+# constant, measured on the CPU only).
+SWEEP_FLOPS = 0.65
+
+
 def _sweep_tokens(c: Context) -> tuple[int, int]:
     return c.config["sweeps"]["n_sweep"] * c.config["calibration"]["seqlen"], c.config["calibration"][
         "seqlen"
@@ -298,7 +310,7 @@ def sweep_magnitude(c: Context, wc: Mapping[str, str]) -> Work:
     )
     extra = s.blocks if "prune_dir" in sw["magnitude_kinds"] else 0
     blocks = s.blocks + labels * s.blocks * (s.blocks - 1) / 2 + extra
-    flops = s.forward_flops(tokens, seqlen, blocks=blocks, head=False)
+    flops = SWEEP_FLOPS * s.forward_flops(tokens, seqlen, blocks=blocks, head=False)
     return _sum(c.load(m), Work(flops=flops, mask_weights=extra * s.block_params))
 
 
@@ -313,17 +325,22 @@ def sweep_prune(c: Context, wc: Mapping[str, str]) -> Work:
     # one sparsity per job where the job names it (workflows before one job per model and seed)
     n = 1 if "sparsity" in wc else len(prune_sweep_sparsities(dict(c.config)))
     blocks = s.blocks + n * (s.blocks + s.blocks * (s.blocks - 1) / 2)
-    flops = s.forward_flops(tokens, seqlen, blocks=blocks, head=False)
+    flops = SWEEP_FLOPS * s.forward_flops(tokens, seqlen, blocks=blocks, head=False)
     return _sum(c.load(m), Work(flops=flops, mask_weights=n * s.blocks * s.block_params))
 
 
 def calibrate(c: Context, wc: Mapping[str, str]) -> Work:
-    """One dense forward of the calibration tokens with the Wanda/OWL statistics."""
+    """One dense forward of the calibration tokens with the Wanda/OWL statistics: Wanda's score
+    of every weight, OWL's outlier shares and DLP's mean over them (per-weight passes, costed as
+    a mask's)."""
     m = wc["model"]
     s = c.shape(m)
     w = _sum(
         c.load(m),
-        Work(flops=s.forward_flops(_calibration_tokens(c), c.config["calibration"]["seqlen"], head=False)),
+        Work(
+            flops=s.forward_flops(_calibration_tokens(c), c.config["calibration"]["seqlen"], head=False),
+            mask_weights=s.blocks * s.block_params,
+        ),
     )
     if c.svd_in_calibrate:
         w.svd_flops = _svd_flops(s)
@@ -394,8 +411,7 @@ GGUF_DEQUANT_PPS = 3.7e6
 def convert_gguf(c: Context, wc: Mapping[str, str]) -> Work:
     """Dequantize a GGUF file (every weight) and write the float model directory."""
     m = wc["model"]
-    w = Work(model=True, write_bytes=c.bytes(m), fixed_s=c.shape(m).params / GGUF_DEQUANT_PPS)
-    return w
+    return Work(model=True, write_bytes=c.bytes(m), fixed_s=c.shape(m).params / GGUF_DEQUANT_PPS)
 
 
 # Stages whose cost follows the model and the tokens; any other rule costs FIXED_SECONDS (measured
