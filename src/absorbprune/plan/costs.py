@@ -42,6 +42,8 @@ class Machine:
     Attributes:
         flops: dense matrix work, FLOP/s (forwards, Hessians, the OBS updates).
         svd_flops: FLOP/s of a singular-value decomposition (LAPACK runs far below matmul speed).
+        sweep_flops: FLOP/s of the sweeps' block forwards (one chunk of every perturbation per
+            block call, without a model forward's hooks, LM head and set-up).
         mask_wps: weights/s a pruning mask is chosen at (Wanda and magnitude sort every row of a
             linear's scores, then the pruned copy is written: memory-bound, no FLOPs to speak of).
         read_bps: bytes/s a model is loaded at (file system plus deserialisation).
@@ -56,6 +58,7 @@ class Machine:
     name: str
     flops: float
     svd_flops: float
+    sweep_flops: float
     mask_wps: float
     read_bps: float
     write_bps: float
@@ -68,7 +71,7 @@ class Machine:
 # machine, two jobs at a time, one torch thread each. The load costs come from the jobs' logs (about
 # 3-4 s from a job's start to its first line: interpreter, torch and transformers imports; 3-4 s to
 # build the model object and read its float32 safetensors; lm-eval's set-up under a second); the
-# throughputs (forward FLOP/s, SVD FLOP/s, mask weights/s, SWEEP_FLOPS) are a least-squares fit of
+# throughputs (forward, sweep and SVD FLOP/s, mask weights/s) are a least-squares fit of
 # log(estimate / measured) over every (model-loading rule, model) with bench/estimate.py's job
 # accounting. CPU speed on this shared machine swings 2-3x from minute to minute, so a rule's
 # ratio moves by tens of percents between runs: the target is +-30% per rule.
@@ -76,6 +79,7 @@ CPU = Machine(
     "this machine's CPU (measured)",
     flops=4.3e10,
     svd_flops=1.9e10,
+    sweep_flops=6.5e10,
     mask_wps=2.4e7,
     read_bps=1.0e9,
     write_bps=3.0e8,
@@ -84,13 +88,14 @@ CPU = Machine(
     lm_eval_s=1.0,
 )
 # Assumed, not measured (no GPU was lent when this was written): one A100-80GB at about 35% of its
-# 312 TFLOP/s fp16 peak across forward passes of 128-2048-token sequences; SVD on the GPU at 2
-# TFLOP/s; masks (a row sort) at 1e10 weights/s; a shared file system at 1 GB/s; CUDA
-# initialisation in the start cost.
+# 312 TFLOP/s fp16 peak across forward passes of 128-2048-token sequences (the sweeps' too); SVD
+# on the GPU at 2 TFLOP/s; masks (a row sort) at 1e10 weights/s; a shared file system at 1 GB/s;
+# CUDA initialisation in the start cost.
 A100 = Machine(
     "one A100 (assumed)",
     flops=1.1e14,
     svd_flops=2.0e12,
+    sweep_flops=1.1e14,
     mask_wps=1.0e10,
     read_bps=1.0e9,
     write_bps=5.0e8,
@@ -187,6 +192,7 @@ class Work:
 
     flops: float = 0.0
     svd_flops: float = 0.0
+    sweep_flops: float = 0.0  # the sweeps' block forwards
     mask_weights: float = 0.0  # weights whose pruning mask is chosen (a row sort each)
     read_bytes: float = 0.0
     write_bytes: float = 0.0
@@ -201,6 +207,7 @@ class Work:
             + (m.lm_eval_s if self.lm_eval else 0.0)
             + self.flops / m.flops
             + self.svd_flops / m.svd_flops
+            + self.sweep_flops / m.sweep_flops
             + self.mask_weights / m.mask_wps
             + self.read_bytes / m.read_bps
             + self.write_bytes / m.write_bps
@@ -275,6 +282,7 @@ def _sum(*parts: Work) -> Work:
     for p in parts:
         out.flops += p.flops
         out.svd_flops += p.svd_flops
+        out.sweep_flops += p.sweep_flops
         out.mask_weights += p.mask_weights
         out.read_bytes += p.read_bytes
         out.write_bytes += p.write_bytes
@@ -282,13 +290,6 @@ def _sum(*parts: Work) -> Work:
         out.lm_eval |= p.lm_eval
         out.fixed_s += p.fixed_s
     return out
-
-
-# The sweeps' block forwards cost this share of their FLOPs at a machine's forward rate: one chunk
-# of every perturbation per block call, without the model's hooks, LM head and per-forward set-up
-# (fitted on the default run's sweep_magnitude against calibrate and evaluate_dense: a per-stage
-# constant, measured on the CPU only).
-SWEEP_FLOPS = 0.65
 
 
 def _sweep_tokens(c: Context) -> tuple[int, int]:
@@ -310,8 +311,8 @@ def sweep_magnitude(c: Context, wc: Mapping[str, str]) -> Work:
     )
     extra = s.blocks if "prune_dir" in sw["magnitude_kinds"] else 0
     blocks = s.blocks + labels * s.blocks * (s.blocks - 1) / 2 + extra
-    flops = SWEEP_FLOPS * s.forward_flops(tokens, seqlen, blocks=blocks, head=False)
-    return _sum(c.load(m), Work(flops=flops, mask_weights=extra * s.block_params))
+    flops = s.forward_flops(tokens, seqlen, blocks=blocks, head=False)
+    return _sum(c.load(m), Work(sweep_flops=flops, mask_weights=extra * s.block_params))
 
 
 def sweep_prune(c: Context, wc: Mapping[str, str]) -> Work:
@@ -325,8 +326,8 @@ def sweep_prune(c: Context, wc: Mapping[str, str]) -> Work:
     # one sparsity per job where the job names it (workflows before one job per model and seed)
     n = 1 if "sparsity" in wc else len(prune_sweep_sparsities(dict(c.config)))
     blocks = s.blocks + n * (s.blocks + s.blocks * (s.blocks - 1) / 2)
-    flops = SWEEP_FLOPS * s.forward_flops(tokens, seqlen, blocks=blocks, head=False)
-    return _sum(c.load(m), Work(flops=flops, mask_weights=n * s.blocks * s.block_params))
+    flops = s.forward_flops(tokens, seqlen, blocks=blocks, head=False)
+    return _sum(c.load(m), Work(sweep_flops=flops, mask_weights=n * s.blocks * s.block_params))
 
 
 def calibrate(c: Context, wc: Mapping[str, str]) -> Work:
