@@ -70,7 +70,7 @@ class Machine:
 # Measured: the default run (SmolLM2-135M and Gemma-3-270M, 48 cells) on this project's 2-core
 # machine, two jobs at a time, one torch thread each. The load costs come from the jobs' logs (about
 # 3-4 s from a job's start to its first line: interpreter, torch and transformers imports; 3-4 s to
-# build the model object and read its float32 safetensors; lm-eval's set-up under a second); the
+# build the model object and read its float32 safetensors; lm-eval's set-up about 0.5 s); the
 # throughputs (forward, sweep and SVD FLOP/s, mask weights/s) are a least-squares fit of
 # log(estimate / measured) over every (model-loading rule, model) with bench/estimate.py's job
 # accounting. CPU speed on this shared machine swings 2-3x from minute to minute, so a rule's
@@ -85,7 +85,7 @@ CPU = Machine(
     write_bps=3.0e8,
     start_s=0.6,
     model_s=6.0,
-    lm_eval_s=1.0,
+    lm_eval_s=0.5,
 )
 # Assumed, not measured (no GPU was lent when this was written): one A100-80GB at about 35% of its
 # 312 TFLOP/s fp16 peak across forward passes of 128-2048-token sequences (the sweeps' too); SVD
