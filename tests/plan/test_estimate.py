@@ -109,3 +109,13 @@ def test_each_paper_stage_states_its_current_cost(stage):
         f"{files[-1]}'s cost line is stale; rewrite it with "
         f"`python -m absorbprune.plan.estimate --configfile {' '.join(files)} --stage-header --write`"
     )
+
+
+def test_masks_and_gguf_conversion_follow_the_models_size(default_config):
+    c = C.Context(default_config)
+    small, big = (C.Job("convert_gguf", {"model": m}, False) for m in ("smollm2", "gemma3-270m"))
+    assert C.job_work(c, small).seconds(C.CPU) < C.job_work(c, big).seconds(C.CPU)
+    magnitude = C.job_work(c, C.Job("cell_weights", {"model": "smollm2", "pruner": "magnitude"}, False))
+    assert magnitude.mask_weights == c.shape("smollm2").blocks * c.shape("smollm2").block_params
+    one = C.job_work(c, C.Job("sweep_prune", {"model": "smollm2", "seed": "0", "sparsity": "0.5"}, False))
+    assert one.mask_weights == magnitude.mask_weights and one.sweep_flops > 0 and one.flops == 0

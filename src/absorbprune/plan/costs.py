@@ -42,6 +42,10 @@ class Machine:
     Attributes:
         flops: dense matrix work, FLOP/s (forwards, Hessians, the OBS updates).
         svd_flops: FLOP/s of a singular-value decomposition (LAPACK runs far below matmul speed).
+        sweep_flops: FLOP/s of the sweeps' block forwards (one chunk of every perturbation per
+            block call, without a model forward's hooks, LM head and set-up).
+        mask_wps: weights/s a pruning mask is chosen at (Wanda and magnitude sort every row of a
+            linear's scores, then the pruned copy is written: memory-bound, no FLOPs to speak of).
         read_bps: bytes/s a model is loaded at (file system plus deserialisation).
         write_bps: bytes/s an exported model is written at.
         start_s: seconds every job spends before its work (interpreter, imports, Snakemake's
@@ -54,6 +58,8 @@ class Machine:
     name: str
     flops: float
     svd_flops: float
+    sweep_flops: float
+    mask_wps: float
     read_bps: float
     write_bps: float
     start_s: float
@@ -61,26 +67,36 @@ class Machine:
     lm_eval_s: float
 
 
-# Measured: the default run on this project's 2-core machines (two jobs at a time, one torch thread
-# each), fitted rule by rule with bench/estimate.py. CPU speed on these machines swings 2-3x from
-# minute to minute, so expect +-30% per rule at best.
+# Measured: the default run (SmolLM2-135M and Gemma-3-270M, 48 cells) on this project's 2-core
+# machine, two jobs at a time, one torch thread each. The load costs come from the jobs' logs (about
+# 3-4 s from a job's start to its first line: interpreter, torch and transformers imports; 3-4 s to
+# build the model object and read its float32 safetensors; lm-eval's set-up about 0.5 s); the
+# throughputs (forward, sweep and SVD FLOP/s, mask weights/s) are a least-squares fit of
+# log(estimate / measured) over every (model-loading rule, model) with bench/estimate.py's job
+# accounting. CPU speed on this shared machine swings 2-3x from minute to minute, so a rule's
+# ratio moves by tens of percents between runs: the target is +-30% per rule.
 CPU = Machine(
     "this machine's CPU (measured)",
-    flops=2.5e10,
-    svd_flops=2.0e9,
-    read_bps=3.0e8,
-    write_bps=2.0e8,
+    flops=3.6e10,
+    svd_flops=1.9e10,
+    sweep_flops=4.2e10,
+    mask_wps=4.3e7,
+    read_bps=1.0e9,
+    write_bps=3.0e8,
     start_s=0.6,
     model_s=6.0,
-    lm_eval_s=6.0,
+    lm_eval_s=0.5,
 )
 # Assumed, not measured (no GPU was lent when this was written): one A100-80GB at about 35% of its
-# 312 TFLOP/s fp16 peak across forward passes of 128-2048-token sequences; SVD on the GPU at 2
-# TFLOP/s; a shared file system at 1 GB/s; CUDA initialisation in the start cost.
+# 312 TFLOP/s fp16 peak across forward passes of 128-2048-token sequences (the sweeps' too); SVD
+# on the GPU at 2 TFLOP/s; masks (a row sort) at 1e10 weights/s; a shared file system at 1 GB/s;
+# CUDA initialisation in the start cost.
 A100 = Machine(
     "one A100 (assumed)",
     flops=1.1e14,
     svd_flops=2.0e12,
+    sweep_flops=1.1e14,
+    mask_wps=1.0e10,
     read_bps=1.0e9,
     write_bps=5.0e8,
     start_s=10.0,
@@ -118,6 +134,7 @@ LM_EVAL_TASKS = {
     "lambada_openai": (5153, 1, 90),
 }
 UNKNOWN_TASK = (1000, 4, 100)
+ANALOGY_LONG_ANSWERS = 0.12  # share of analogy answers longer than one token
 PADDING = 1.3
 
 
@@ -126,6 +143,7 @@ def zeroshot_tokens(config: Mapping[str, Any]) -> float:
     zs = config["evaluation"]["zeroshot"]
     total = 0.0
     for task in zs["tasks"]:
+        padding = PADDING
         if task == "codeline":
             s = zs["codeline"]
             per = (s["context_chars"] + (s["min_line_chars"] + s["max_line_chars"]) / 2) / 3.3
@@ -133,15 +151,20 @@ def zeroshot_tokens(config: Mapping[str, Any]) -> float:
         elif task == "lambada_wiki2016":  # one request per passage, about 1.3 tokens a word
             s = zs[task]
             docs, choices, per = s["n_docs"], 1, 1.3 * (s["min_context_words"] + s["max_context_words"]) / 2
-        elif task == "analogy":  # "a is to b as c is to" + a word
-            docs, choices, per = zs[task]["n_docs"], zs[task]["n_choices"], 12
+        elif task == "analogy":  # "a is to b as c is to" + a word: about 9.5 tokens forwarded
+            # lm-eval's logits cache scores every one-token answer of a question with one forward
+            # of its context; the longer answers need their own forward (12% of them: 17% with
+            # SmolLM2's tokenizer, 8% with Gemma-3's, on the default run's questions). Requests
+            # of nearly one length: lm-eval's length-sorted batches pad little.
+            docs, choices, per = zs[task]["n_docs"], 1 + ANALOGY_LONG_ANSWERS * zs[task]["n_choices"], 9.5
+            padding = 1.05
         else:
             docs, choices, per = LM_EVAL_TASKS.get(task, UNKNOWN_TASK)
             if task not in LM_EVAL_TASKS:
                 log.warning("zero-shot task %r has no size in LM_EVAL_TASKS: assumed %s", task, UNKNOWN_TASK)
         if zs["limit"] is not None:
             docs = min(docs, zs["limit"])
-        total += docs * choices * per * PADDING
+        total += docs * choices * per * padding
     return total
 
 
@@ -169,6 +192,8 @@ class Work:
 
     flops: float = 0.0
     svd_flops: float = 0.0
+    sweep_flops: float = 0.0  # the sweeps' block forwards
+    mask_weights: float = 0.0  # weights whose pruning mask is chosen (a row sort each)
     read_bytes: float = 0.0
     write_bytes: float = 0.0
     model: bool = False  # loads a model (torch, transformers)
@@ -182,6 +207,8 @@ class Work:
             + (m.lm_eval_s if self.lm_eval else 0.0)
             + self.flops / m.flops
             + self.svd_flops / m.svd_flops
+            + self.sweep_flops / m.sweep_flops
+            + self.mask_weights / m.mask_wps
             + self.read_bytes / m.read_bps
             + self.write_bytes / m.write_bps
             + self.fixed_s
@@ -222,13 +249,16 @@ def _calibration_tokens(c: Context) -> int:
 
 def _prune(c: Context, model: str, pruner: str) -> Work:
     """The sequential pass: every block forwarded twice on the calibration tokens (statistics, then
-    the pruned block's outputs); SparseGPT adds each linear's Hessian, its factorisations and the
-    OBS updates."""
+    the pruned block's outputs) and every weight's mask chosen (Wanda, magnitude: a sort of each
+    row); SparseGPT adds each linear's Hessian, its factorisations and the OBS updates (its masks
+    come out of those)."""
     s, n = c.shape(model), _calibration_tokens(c)
     seqlen = c.config["calibration"]["seqlen"]
     if pruner == "magnitude":
-        return Work()
+        return Work(mask_weights=s.blocks * s.block_params)
     w = Work(flops=2 * s.forward_flops(n, seqlen, head=False))
+    if pruner != "sparsegpt":
+        w.mask_weights = s.blocks * s.block_params
     if pruner == "sparsegpt":
         per_block = sum(2 * n * i * i + 2 * i**3 + 2 * o * i * i for o, i in s.linears())
         w.flops += s.blocks * per_block
@@ -252,6 +282,8 @@ def _sum(*parts: Work) -> Work:
     for p in parts:
         out.flops += p.flops
         out.svd_flops += p.svd_flops
+        out.sweep_flops += p.sweep_flops
+        out.mask_weights += p.mask_weights
         out.read_bytes += p.read_bytes
         out.write_bytes += p.write_bytes
         out.model |= p.model
@@ -279,12 +311,13 @@ def sweep_magnitude(c: Context, wc: Mapping[str, str]) -> Work:
     )
     extra = s.blocks if "prune_dir" in sw["magnitude_kinds"] else 0
     blocks = s.blocks + labels * s.blocks * (s.blocks - 1) / 2 + extra
-    return _sum(c.load(m), Work(flops=s.forward_flops(tokens, seqlen, blocks=blocks, head=False)))
+    flops = s.forward_flops(tokens, seqlen, blocks=blocks, head=False)
+    return _sum(c.load(m), Work(sweep_flops=flops, mask_weights=extra * s.block_params))
 
 
 def sweep_prune(c: Context, wc: Mapping[str, str]) -> Work:
-    """The clean trajectory, then per swept sparsity and injection block k the pruned block k and
-    the blocks after it."""
+    """The clean trajectory, then per swept sparsity and injection block k the pruned block k (its
+    masks chosen) and the blocks after it."""
     m = wc["model"]
     s = c.shape(m)
     tokens, seqlen = _sweep_tokens(c)
@@ -293,16 +326,22 @@ def sweep_prune(c: Context, wc: Mapping[str, str]) -> Work:
     # one sparsity per job where the job names it (workflows before one job per model and seed)
     n = 1 if "sparsity" in wc else len(prune_sweep_sparsities(dict(c.config)))
     blocks = s.blocks + n * (s.blocks + s.blocks * (s.blocks - 1) / 2)
-    return _sum(c.load(m), Work(flops=s.forward_flops(tokens, seqlen, blocks=blocks, head=False)))
+    flops = s.forward_flops(tokens, seqlen, blocks=blocks, head=False)
+    return _sum(c.load(m), Work(sweep_flops=flops, mask_weights=n * s.blocks * s.block_params))
 
 
 def calibrate(c: Context, wc: Mapping[str, str]) -> Work:
-    """One dense forward of the calibration tokens with the Wanda/OWL statistics."""
+    """One dense forward of the calibration tokens with the Wanda/OWL statistics: Wanda's score
+    of every weight, OWL's outlier shares and DLP's mean over them (per-weight passes, costed as
+    a mask's)."""
     m = wc["model"]
     s = c.shape(m)
     w = _sum(
         c.load(m),
-        Work(flops=s.forward_flops(_calibration_tokens(c), c.config["calibration"]["seqlen"], head=False)),
+        Work(
+            flops=s.forward_flops(_calibration_tokens(c), c.config["calibration"]["seqlen"], head=False),
+            mask_weights=s.blocks * s.block_params,
+        ),
     )
     if c.svd_in_calibrate:
         w.svd_flops = _svd_flops(s)
@@ -364,6 +403,18 @@ def cell_weights(c: Context, wc: Mapping[str, str]) -> Work:
     return w
 
 
+# transformers' GGUF reader dequantizes in numpy, one tensor at a time: parameters/s on this CPU
+# (the default run: SmolLM2's Q4_1 in 32 s, Gemma-3-270M's Q4_K_M in 87 s; K-quants are the slower).
+# convert_gguf always runs on a CPU (the SLURM profile gives it no GPU).
+GGUF_DEQUANT_PPS = 3.7e6
+
+
+def convert_gguf(c: Context, wc: Mapping[str, str]) -> Work:
+    """Dequantize a GGUF file (every weight) and write the float model directory."""
+    m = wc["model"]
+    return Work(model=True, write_bytes=c.bytes(m), fixed_s=c.shape(m).params / GGUF_DEQUANT_PPS)
+
+
 # Stages whose cost follows the model and the tokens; any other rule costs FIXED_SECONDS (measured
 # on the default run), or DEFAULT_FIXED_S.
 STAGES: dict[str, Callable[[Context, Mapping[str, str]], Work]] = {
@@ -378,10 +429,10 @@ STAGES: dict[str, Callable[[Context, Mapping[str, str]], Work]] = {
     "export_model": export_model,
     "cell_weights": cell_weights,
     "noise_floor": noise_floor,
+    "convert_gguf": convert_gguf,
 }
 # Seconds of the small CPU jobs on this machine (the default run): table and data work.
 FIXED_SECONDS = {
-    "convert_gguf": 29.0,
     "train_tiny": 60.0,
     "corpus": 2.5,
     "wikipedia": 40.0,
