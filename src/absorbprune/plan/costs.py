@@ -44,8 +44,7 @@ class Machine:
         svd_flops: FLOP/s of a singular-value decomposition (LAPACK runs far below matmul speed).
         sweep_flops: FLOP/s of the sweeps' block forwards (one chunk of every perturbation per
             block call, without a model forward's hooks, LM head and set-up).
-        mask_wps: weights/s a pruning mask is chosen at (Wanda and magnitude sort every row of a
-            linear's scores, then the pruned copy is written: memory-bound, no FLOPs to speak of).
+        mask_wps: weights/s a pruning mask is chosen at (a row sort of the scores: memory-bound).
         read_bps: bytes/s a model is loaded at (file system plus deserialisation).
         write_bps: bytes/s an exported model is written at.
         start_s: seconds every job spends before its work (interpreter, imports, Snakemake's
@@ -68,13 +67,10 @@ class Machine:
 
 
 # Measured: the default run (SmolLM2-135M and Gemma-3-270M, 48 cells) on this project's 2-core
-# machine, two jobs at a time, one torch thread each. The load costs come from the jobs' logs (about
-# 3-4 s from a job's start to its first line: interpreter, torch and transformers imports; 3-4 s to
-# build the model object and read its float32 safetensors; lm-eval's set-up about 0.5 s); the
-# throughputs (forward, sweep and SVD FLOP/s, mask weights/s) are a least-squares fit of
-# log(estimate / measured) over every (model-loading rule, model) with bench/estimate.py's job
-# accounting. CPU speed on this shared machine swings 2-3x from minute to minute, so a rule's
-# ratio moves by tens of percents between runs: the target is +-30% per rule.
+# machine, two jobs at a time. Load costs from the jobs' logs (imports 3-4 s; building the model and
+# reading its safetensors 3-4 s; lm-eval's set-up 0.5 s); throughputs a least-squares fit of
+# log(estimate / measured) over every (model-loading rule, model). CPU speed here swings 2-3x from
+# minute to minute, so a rule's ratio moves by tens of percents between runs: the target is +-30%.
 CPU = Machine(
     "this machine's CPU (measured)",
     flops=3.6e10,
@@ -87,10 +83,9 @@ CPU = Machine(
     model_s=6.0,
     lm_eval_s=0.5,
 )
-# Assumed, not measured (no GPU was lent when this was written): one A100-80GB at about 35% of its
-# 312 TFLOP/s fp16 peak across forward passes of 128-2048-token sequences (the sweeps' too); SVD
-# on the GPU at 2 TFLOP/s; masks (a row sort) at 1e10 weights/s; a shared file system at 1 GB/s;
-# CUDA initialisation in the start cost.
+# Assumed, not measured (no GPU was lent): one A100-80GB at about 35% of its 312 TFLOP/s fp16 peak
+# for forwards of 128-2048-token sequences (sweeps too); SVD at 2 TFLOP/s; masks at 1e10 weights/s;
+# a shared file system at 1 GB/s; CUDA initialisation in the start cost.
 A100 = Machine(
     "one A100 (assumed)",
     flops=1.1e14,
