@@ -17,6 +17,8 @@ from absorbprune.plan.cell import (
     structure_tag,
 )
 from absorbprune.plan.codedeps import code_hash
+from absorbprune.plan.config.checks import pending_chunk_problems
+from absorbprune.plan.config.errors import ConfigError
 from absorbprune.plan.exports import export_targets
 from absorbprune.plan.grid import (
     allocation_variants,

@@ -43,3 +43,12 @@ rule convert_gguf:
         model=model_params,
     script:
         "scripts/convert_gguf.py"
+
+
+# A chunked GGUF file's sha256 is checked before any job while its conversion is pending:
+# validation read only the headers, and this reads the whole file (about a second per 500 MB).
+_wrong_chunks = pending_chunk_problems(
+    config, lambda m: os.path.exists(rules.convert_gguf.output.summary.format(model=m))
+)
+if _wrong_chunks:
+    raise ConfigError("invalid configuration:\n  " + "\n  ".join(_wrong_chunks))

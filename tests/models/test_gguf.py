@@ -264,6 +264,42 @@ def test_a_wrong_sha256_or_size_is_refused_naming_key_file_expected_and_got(tmp_
     _fails(_config({"gguf": {"chunks": chunks, "sha256": "abc"}}), "models.g.gguf")  # not a sha256
 
 
+def test_a_wrong_chunk_sha256_is_found_while_the_conversion_is_pending(chunked):
+    """Validation reads the headers only; the whole file is hashed before any job while the model
+    is not converted yet, and never again after."""
+    from absorbprune.plan.config.checks import pending_chunk_problems
+
+    chunks, sha, _, _ = chunked
+    wrong = "f" * 64
+    config = validate_config(_config({"gguf": {"chunks": chunks, "sha256": wrong}}))  # headers: fine
+    problems = pending_chunk_problems(config, lambda key: False)
+    assert len(problems) == 1, problems
+    assert all(s in problems[0] for s in ("models.g.gguf.sha256", wrong, sha, "part0.bin", "part2.bin"))
+    assert pending_chunk_problems(config, lambda key: True) == []  # converted: not read again
+    good = validate_config(_config({"gguf": {"chunks": chunks, "sha256": sha}}))
+    assert pending_chunk_problems(good, lambda key: False) == []
+
+
+@pytest.mark.slow
+def test_a_wrong_chunk_sha256_stops_the_workflow_before_any_job(tmp_path, chunked, monkeypatch):
+    import os
+
+    from helpers import copy_workflow, snakemake
+
+    chunks, _, _, _ = chunked
+    wf = tmp_path / "wf"
+    wf.mkdir()
+    copy_workflow(wf)
+    model = {"source": "gguf", "family": "llama", "gguf": {"chunks": chunks, "sha256": "f" * 64}}
+    (wf / "bad.yaml").write_text(yaml.safe_dump({"models": {"g": model}, "grid": {"models": ["g"]}}))
+    site = str(tmp_path / "site")  # the fake chunk packages, for the Snakemake process
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH")) if p))
+    out = snakemake(wf, "--dry-run", "--configfile", "bad.yaml", check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "models.g.gguf.sha256" in text and "part0.bin" in text, text[-3000:]
+    assert "Job stats" not in text  # stopped before planning any job
+
+
 def test_a_missing_chunk_fails_before_any_job_naming_key_and_file(chunked):
     chunks, sha, _, _ = chunked
     gone = [*chunks[:1], {"package": "fakechunk_absent", "file": "data/part1.bin"}, *chunks[2:]]

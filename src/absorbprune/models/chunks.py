@@ -67,6 +67,16 @@ def concatenate(paths: list[Path], dest: Path) -> tuple[list[dict[str, Any]], in
     return rows, size, whole.hexdigest()
 
 
+def chunks_sha256(paths: list[Path]) -> str:
+    """The sha256 of ``paths`` read one after the other (the file they assemble), writing nothing."""
+    whole = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda f=f: f.read(1 << 22), b""):
+                whole.update(block)
+    return whole.hexdigest()
+
+
 def assemble_gguf(key: str, spec: dict[str, Any], dest: str | Path) -> dict[str, Any]:
     """Concatenate a chunked source's chunks into ``dest`` and check the whole file's size and
     sha256 against ``gguf.size`` and ``gguf.sha256``.

@@ -17,7 +17,7 @@ from ...registry.pruners import PRUNERS
 from ...registry.tasks import ZEROSHOT_TASKS
 from ..perturbations import eps_grid
 
-__all__ = ["CHECKS", "model_block_counts", "semantic_problems"]
+__all__ = ["CHECKS", "model_block_counts", "pending_chunk_problems", "semantic_problems"]
 
 Config = dict[str, Any]
 
@@ -45,6 +45,35 @@ def _gguf_blocks(key: str, model: dict[str, Any], in_grid: bool) -> tuple[list[s
     except GgufError as err:
         return [str(err)], None
     return [], info.n_blocks
+
+
+def pending_chunk_problems(config: Config, converted: Callable[[str], bool]) -> list[str]:
+    """The sha256 of every chunked GGUF file of a grid model not yet converted (``converted(key)``
+    false), so a damaged or wrong chunk fails before any job, naming the key and the chunks. It
+    reads the whole file (about a second per 500 MB), so it runs only while the conversion is
+    pending, after validation (which reads the headers only)."""
+    from ...models.chunks import chunks_sha256
+    from ...models.gguf import GgufMissing, gguf_inputs
+
+    problems = []
+    for key in config["grid"]["models"]:
+        model = config["models"].get(key, {})
+        where = model.get("gguf") or {}
+        if model.get("source") != "gguf" or "sha256" not in where or converted(key):
+            continue
+        try:
+            paths = gguf_inputs(key, model)
+        except GgufMissing as err:
+            problems.append(str(err))
+            continue
+        got, expected = chunks_sha256(paths), where["sha256"].lower()
+        if got != expected:
+            problems.append(
+                f"config key 'models.{key}.gguf.sha256': expected {expected}, the {len(paths)} chunks "
+                f"({', '.join(str(p) for p in paths)}) hash to {got}: a chunk package of another version "
+                "or a damaged install (reinstall the chunk packages)"
+            )
+    return problems
 
 
 def model_block_counts(config: Config) -> tuple[list[str], dict[str, int]]:
