@@ -163,9 +163,9 @@ def test_headline_pairs_per_seed_and_compares_with_the_controls():
     # its interval spans from all seeds -5% to all seeds -3%, inside [min, max] and excluding 0
     low, high = paper["ppl_change_pct_ci_low"], paper["ppl_change_pct_ci_high"]
     assert min(changes) - 1e-9 <= low < high <= max(changes) + 1e-9
-    assert paper["significant"] and paper["beats_base"] and paper["n_seeds"] == 3
     assert paper["significant_t"]  # -4 +- 4.30 x 0.58 = [-6.5, -1.5]
-    assert paper["test"].startswith("paired hierarchical bootstrap, 95% percentile interval excludes 0")
+    assert paper["significant"] and paper["beats_base"] and paper["n_seeds"] == 3  # both intervals
+    assert paper["test"].startswith("both 95% intervals exclude 0: the paired hierarchical bootstrap")
     assert paper["degradation"] == pytest.approx(29.0 / 14.0)  # tuned base over the dense model
     assert paper["selected_hp"] == "gamma=0.05,lambda=0.08" and paper["selected_base_hp"] == "lambda=0.08"
     assert paper["zeroshot_base"] == paper["zeroshot_corrected"] == 50.0  # points, the change's unit
@@ -178,7 +178,7 @@ def test_headline_pairs_per_seed_and_compares_with_the_controls():
         flipped["kind"] == "control" and flipped["control_of"] == "paper" and flipped["ppl_change_pct"] == 0.0
     )
     assert paper["beats_controls"] == "true" and paper["vs_controls"].startswith("flipped: -")
-    assert "beats every control" in paper["verdict"] and "significant by the bootstrap" in paper["verdict"]
+    assert "beats every control" in paper["verdict"] and "significant: both intervals" in paper["verdict"]
     # without per-window losses there is no interval, and nothing is significant
     bare = headline_table(grid, choices, {"flipped": "paper"}).set_index("correction").loc["paper"]
     assert math.isnan(bare["ppl_change_pct_ci_low"]) and not bare["significant"]
@@ -194,11 +194,18 @@ def test_verdict_says_when_validation_kept_the_base():
         assert _verdict({**row, "selected_hp": hp}, []).startswith("validation chose gamma = 0")
     text = _verdict(
         {**row, "ppl_change_pct": -3.0, "significant": True, "selected_hp": "gamma=0.05"},
-        [("depth", 1.0, 0.5, 1.5), ("shuffled", -0.5, -1.0, 0.2), ("flipped", -2.0, -3.0, -1.0)],
+        [
+            ("depth", 1.0, 0.5, 1.5, 0.2, 1.8),  # both intervals above 0: worse
+            ("shuffled", -0.5, -1.0, 0.2, -1.2, 0.4),  # both span 0
+            ("flipped", -2.0, -3.0, -1.0, -3.5, -0.5),  # both below 0: beaten
+            ("depth2", -2.0, -3.0, -1.0, -6.0, 2.0),  # the bootstrap alone is not enough
+        ],
     )
-    assert "lowers perplexity -3.00% (95% CI [-1.00, +1.00]; t over seeds [-2.00, +2.00])" in text
-    assert "not distinguishable from shuffled" in text and "worse than depth" in text
+    assert "lowers perplexity -3.00% (bootstrap [-1.00, +1.00]; t over seeds [-2.00, +2.00])" in text
+    assert "not distinguishable from shuffled, depth2" in text and "worse than depth" in text
     assert "flipped" not in text
+    half = {**row, "ppl_change_pct": -3.0, "selected_hp": "gamma=0.05", "ppl_change_pct_ci_high": -0.5}
+    assert "the bootstrap interval excludes 0, the t interval does not" in _verdict(half, [])
 
 
 def test_the_verdict_page_and_terminal_list_the_cells_that_failed():

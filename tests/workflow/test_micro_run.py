@@ -225,11 +225,10 @@ def test_micro_run_grid_tables(micro_run):
             and (low <= headline[side] + 1e-9).all()
             and (headline[side] <= high + 1e-9).all()
         )
-    assert (
-        headline["significant"]
-        == ((headline["ppl_change_pct_ci_low"] > 0) | (headline["ppl_change_pct_ci_high"] < 0))
-    ).all()
-    assert headline["test"].str.startswith("paired hierarchical bootstrap").all()
+    boot = (headline["ppl_change_pct_ci_low"] > 0) | (headline["ppl_change_pct_ci_high"] < 0)
+    t = (headline["ppl_change_pct_t_low"] > 0) | (headline["ppl_change_pct_t_high"] < 0)
+    assert (headline["significant"] == (boot & t)).all() and (headline["significant_t"] == t).all()
+    assert headline["test"].str.startswith("both 95% intervals exclude 0").all()
     assert (headline["degradation"] > 1).all()  # pruned at 50%: worse than dense
     ppl_cells = pd.concat(pd.read_parquet(p) for p in (res / "eval").rglob("ppl.parquet"))
     assert (ppl_cells["window_losses"].map(len) == ppl_cells["n_windows"]).all()

@@ -142,7 +142,7 @@ def paper_claims(findings: pd.DataFrame, headline: pd.DataFrame, sparsity: float
                     holds,
                     f"measured at S = {sparsity:g} (sweeps.main_sparsity; the paper's claim is at 0.7): "
                     + detail
-                    + " (holds: every base improves, its 95% paired bootstrap interval excluding 0)",
+                    + " (holds: every base improves significantly: its bootstrap and t intervals exclude 0)",
                 )
             if len(rows_c):
                 controls = rows_c["beats_controls"]

@@ -5,7 +5,7 @@ Read from ``summary/headline.parquet`` and ``summary/paper_claims.parquet`` only
 base allocation and sparsity: each correction's and control's change in perplexity (percent,
 negative = better) and zero-shot accuracy (points), mean over calibration seeds with its 95%
 interval from the paired hierarchical bootstrap over seeds and evaluation items, significant when
-that interval excludes 0 (docs/methods.md 5.5).
+it and the t interval over seeds both exclude 0 (docs/methods.md 5.5).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def verdict_text(
     lines = [
         "what the correction did: change against the tuned base, mean over calibration seeds [95% paired",
         "bootstrap over seeds and windows/documents]; ppl in %, negative = better; zero-shot in points;",
-        "* = the interval excludes 0; every variant chosen on validation; t intervals in headline.parquet",
+        "* = significant: it and the t interval over seeds (headline.parquet) both exclude 0",
     ]
     for key, part in headline.groupby(_GROUP, sort=False):
         lines += ["", *textwrap.wrap(_group_title(key, part), TERMINAL_WIDTH, subsequent_indent="  ")]
@@ -198,11 +198,12 @@ def verdict_html(
         "<p>Change of each correction and control against the tuned base allocation, mean over "
         "calibration seeds, with its 95% interval from a paired, hierarchical bootstrap: seeds drawn "
         "with replacement, then the evaluation windows (zero-shot: each task's documents) drawn with "
-        "replacement, base and corrected cells drawn alike. Significant means the interval excludes 0. "
+        "replacement, base and corrected cells drawn alike. Significant means that interval and the t "
+        "interval over seeds (mean ± t<sub>0.975, n-1</sub> SE: 4.30 SE at 3 seeds) both exclude 0. "
         "Perplexity in percent (negative = better), zero-shot accuracy in points. Green: significantly "
         "better; red: significantly worse; grey: not significant. The mean ± standard error over seeds "
-        "is shown beside it (its t interval, mean ± t<sub>0.975, n-1</sub> SE, is in headline.parquet; "
-        "4.30 SE at 3 seeds). Every variant was chosen on the validation split.</p>",
+        "is shown beside it (the t interval's bounds are in headline.parquet). Every variant was "
+        "chosen on the validation split.</p>",
     ]
     for key, part in headline.groupby(_GROUP, sort=False):
         parts += [f"<h2>{html.escape(_group_title(key, part))}</h2>", _html_table(part)]

@@ -85,9 +85,9 @@ HEADLINE = pa.schema(
         nullable("zeroshot_change_ci_low"),
         nullable("zeroshot_change_ci_high"),
         ("test", pa.string()),  # how significance was decided, in words
-        ("significant", pa.bool_()),  # the perplexity change's bootstrap interval excludes 0
+        ("significant", pa.bool_()),  # its bootstrap and its t interval both exclude 0
         ("significant_t", pa.bool_()),  # ... its t interval over seeds does (false with one seed)
-        ("zeroshot_significant", pa.bool_()),  # the zero-shot change's bootstrap interval excludes 0
+        ("zeroshot_significant", pa.bool_()),  # the zero-shot change's two intervals both exclude 0
         ("selected_hp", pa.string()),  # what validation chose for the corrected side
         ("selected_base_hp", pa.string()),  # ... and for the base
         nullable("valid_ppl_change_pct"),  # the same change on the validation split
