@@ -10,7 +10,7 @@ import torch
 from absorbprune.models.adapter import Adapter
 from absorbprune.models.tiny import ArchSpec, random_model
 from absorbprune.plan.cell import nm_of
-from absorbprune.pruning.masks import magnitude_mask, nm_mask, wanda_mask
+from absorbprune.pruning.masks import lowest_per_row, magnitude_mask, nm_mask, wanda_mask
 from absorbprune.pruning.sequential import PruneSpec, prune_model
 from absorbprune.pruning.sparsegpt import sparsegpt_prune
 
@@ -48,6 +48,34 @@ def test_wanda_and_magnitude_equal_naive_reference(s, seed):
 def test_ties_are_broken_by_column_order():
     w = torch.ones(2, 6)
     assert wanda_mask(w, torch.ones(6), 0.5)[0].tolist() == [True, True, True, False, False, False]
+
+
+def sorted_lowest(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """The reference's selection: the first k indices of a stable sort of each row."""
+    mask = torch.zeros_like(scores, dtype=torch.bool)
+    return mask.scatter_(1, torch.sort(scores, dim=1, stable=True).indices[:, :k], True)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_row_selection_equals_a_stable_sort_mask_bit_for_bit(seed):
+    """Wanda's selection (kthvalue, then ties by column) picks exactly the columns the reference's
+    stable sort picks, for every k, on scores full of ties (quantized weights, zeros, equal norms)
+    and on scores with NaN."""
+    gen = torch.Generator().manual_seed(seed)
+    cases = [
+        torch.rand(9, 40, generator=gen),
+        q4_1_like(9, 64, seed).abs(),
+        torch.randint(0, 3, (9, 40), generator=gen).float(),  # mostly ties
+        torch.zeros(3, 16),
+        torch.tensor([[0.0, -0.0, 0.0, 1.0, -0.0, 2.0]]).abs(),
+    ]
+    with_nan = torch.rand(4, 12, generator=gen)
+    with_nan[1, 3] = with_nan[2, 0] = float("nan")
+    cases.append(with_nan)
+    for scores in cases:
+        for k in range(scores.shape[1] + 1):
+            assert torch.equal(lowest_per_row(scores, k), sorted_lowest(scores, k)), (seed, k)
+            assert (lowest_per_row(scores, k).sum(dim=1) == k).all()
 
 
 def q4_1_like(rows: int, cols: int, seed: int) -> torch.Tensor:

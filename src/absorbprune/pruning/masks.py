@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["apply_masks", "magnitude_mask", "nm_mask", "pruned_copy", "wanda_mask"]
+__all__ = ["apply_masks", "lowest_per_row", "magnitude_mask", "nm_mask", "pruned_copy", "wanda_mask"]
 
 
 def _check_sparsity(sparsity: float) -> None:
@@ -51,12 +51,27 @@ def wanda_mask(
     if nm is not None:
         return nm_mask(scores, *nm)
     _check_sparsity(sparsity)
-    k = math.floor(weight.shape[1] * sparsity)
+    return lowest_per_row(scores, math.floor(weight.shape[1] * sparsity))
+
+
+def lowest_per_row(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Mask of the ``k`` lowest scores of each row, ties to the lower column: exactly the first
+    ``k`` indices of a stable ascending sort (the reference's ``torch.sort(..., stable=True)``).
+
+    A selection, not a sort: the row's k-th smallest value ``v`` (``kthvalue``), every score below
+    it, and as many of the scores equal to ``v`` as are still needed, lowest column first. About
+    twice as fast on a CPU (bench/masks.py). Rows holding NaN take the sort (NaN sorts last).
+    """
     mask = torch.zeros_like(scores, dtype=torch.bool)
-    if k:
-        idx = torch.sort(scores, dim=1, stable=True).indices[:, :k]  # (C_out, k)
-        mask.scatter_(1, idx, True)
-    return mask
+    if k == 0:
+        return mask
+    if torch.isnan(scores).any():
+        return mask.scatter_(1, torch.sort(scores, dim=1, stable=True).indices[:, :k], True)
+    v = scores.kthvalue(k, dim=1, keepdim=True).values
+    below = scores < v
+    equal = scores == v
+    need = k - below.sum(dim=1, keepdim=True)
+    return below | (equal & (equal.cumsum(dim=1) <= need))
 
 
 def magnitude_mask(weight: torch.Tensor, sparsity: float, nm: tuple[int, int] | None = None) -> torch.Tensor:
