@@ -27,6 +27,7 @@ rule sweep_magnitude:
                 "eps_points",
                 "seeds",
                 "magnitude_kinds",
+                "first_token",
                 "prune_dir_sparsity",
                 "memory_budget_gb",
                 "max_tokens_per_forward",
@@ -80,7 +81,8 @@ rule paper_coefficients:
     input:
         drift=rules.sweep_magnitude.output[0],
     output:
-        f"{seed_dir('absorption')}/paper_coefficients.parquet",
+        coefficients=f"{seed_dir('absorption')}/paper_coefficients.parquet",
+        readings=f"{seed_dir('absorption')}/readings.parquet",
     log:
         f"{RESULTS}/logs/paper_coefficients/{{model}}_seed{{seed}}.log",
     conda:
@@ -109,6 +111,25 @@ rule findings:
         main_sparsity=config["sweeps"]["main_sparsity"],
     script:
         "scripts/findings.py"
+
+
+# Every reading of the paper's coefficient, compared with the default (docs/methods.md 5.6).
+rule coefficient_readings:
+    input:
+        readings=per_seed("absorption", "readings.parquet"),
+    output:
+        f"{RESULTS}/summary/coefficient_readings.parquet",
+    log:
+        f"{RESULTS}/logs/coefficient_readings.log",
+    conda:
+        ENV
+    params:
+        code=code("coefficient_readings"),
+        default=DEFAULT_READING,
+        clip=PAPER_CLIP,
+        material_corr=config["sweeps"]["material_corr"],
+    script:
+        "scripts/coefficient_readings.py"
 
 
 rule sweep_summary:

@@ -5,6 +5,7 @@ import re
 from dataclasses import asdict
 from pathlib import Path
 
+from absorbprune.absorption.readings import reading_of
 from absorbprune.data.splits import BUILT_SOURCES, USE_SPLIT, splits_read
 from absorbprune.plan.cell import (
     ALLOCATION_PATTERN,
@@ -137,6 +138,9 @@ for _candidate in CANDIDATES:
     GROUPS.setdefault(_candidate.group_path(), []).append(_candidate)
 EXPORTS = {t.path(): t for t in export_targets(config)}  # export.models: path -> target
 ZEROSHOT = config["evaluation"]["zeroshot"]
+PAPER_HP = {**CORRECTIONS["paper"].defaults(), **config["allocation"].get("paper", {})}
+DEFAULT_READING = reading_of(PAPER_HP)  # the coefficient readings are compared with this one
+PAPER_CLIP = float(PAPER_HP["clip"])
 # all: zero-shot on every cell (in prune_evaluate); selected: on the dense model and on each cell
 # that validation chose for some group (rule zeroshot_cell, after the groups' checkpoints).
 ZEROSHOT_ON_SELECTED = ZEROSHOT["cells"] == "selected" and bool(ZEROSHOT["tasks"])
@@ -151,6 +155,7 @@ SUMMARY_TABLES = [
     "local_gains",
     "absorption",
     "paper_coefficients",
+    "coefficient_readings",
     "allocations",
     "drift",
     "pruning",
@@ -224,14 +229,14 @@ def allocation_params(wildcards):
 
 def correction_inputs(wildcards):
     """What the cell's correction reads (registry meta ``reads``; a control: its correction's), at
-    the cell's calibration seed: our coefficients at its sparsity, the paper's coefficient table."""
+    the cell's calibration seed: our coefficients at its sparsity, every reading of the paper's."""
     correction, hp = CORR_VARIANTS[wildcards.correction_variant]
     meta = CORRECTIONS[correction].meta
     reads = CORRECTIONS[hp["of"]].meta.reads if meta.control else meta.reads
     where = seed_dir("absorption", wildcards.model, wildcards.seed)
     paths = {
         "coefficients": f"{where}/coefficients_s{wildcards.sparsity}.parquet",
-        "paper_coefficients": f"{where}/paper_coefficients.parquet",
+        "readings": f"{where}/readings.parquet",
     }
     return {k: paths[k] for k in reads}
 
@@ -389,6 +394,7 @@ def export_params(wildcards):
 FIGURES = {
     "sweeps": ["drift_depth", "transition", "absorption", "local_gains"],
     "grid": ["allocations", "grid"],
+    "readings": ["coefficient_readings"],
 }
 
 

@@ -84,6 +84,7 @@ rule paper_claims:
     input:
         headline=rules.aggregate.output.headline,
         findings=rules.sweep_summary.output.findings,
+        readings=rules.coefficient_readings.output[0],
     output:
         f"{RESULTS}/summary/paper_claims.parquet",
     log:
@@ -143,6 +144,26 @@ rule sweep_figures:
         main_sparsity=config["sweeps"]["main_sparsity"],
     script:
         "scripts/sweep_figures.py"
+
+
+rule readings_figures:
+    input:
+        readings=rules.coefficient_readings.output[0],
+    output:
+        readings=report(
+            f"{RESULTS}/figures/{{model}}/coefficient_readings.png",
+            caption="report/coefficient_readings.rst",
+            category="1 Do early blocks amplify and later blocks absorb?",
+            subcategory="{model}",
+        ),
+    log:
+        f"{RESULTS}/logs/readings_figures/{{model}}.log",
+    conda:
+        ENV
+    params:
+        code=code("readings_figures"),
+    script:
+        "scripts/readings_figures.py"
 
 
 rule grid_figures:

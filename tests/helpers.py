@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 MICRO = ROOT / "tests" / "configs" / "micro.yaml"
@@ -250,3 +251,43 @@ def _permute_back(w: np.ndarray, gname: str) -> np.ndarray:
         return w
     n_head = HEADS if "attn_q" in gname else KV_HEADS
     return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+# The coefficient readings (docs/methods.md 5.6): the default, and hand-made tables.
+DEFAULT_READING = {
+    "perturbation": "gaussian",
+    "eta": 0.01,
+    "first_token": "perturbed",
+    "measure": "all",
+    "aggregation": "token",
+    "end": "last_block",
+    "expectation": "ratio",
+}
+
+
+def reading_rows(model: str, seed: int, by_reading: dict[str, list[float]]) -> pd.DataFrame:
+    """A seed's reading table (``tables.absorption.READINGS``): per change from the default reading
+    (``"aggregation=frobenius,end=final_norm"``; ``""`` the default itself), its r_l per block."""
+    from absorbprune.absorption.readings import READING_COLUMNS, reading_name
+
+    rows = []
+    for change, r in by_reading.items():
+        reading = {**DEFAULT_READING, **dict(x.split("=") for x in change.split(",") if x)}
+        reading["eta"] = float(reading["eta"])
+        for block, value in enumerate(r):
+            rows.append(
+                {
+                    "model": model,
+                    "seed": seed,
+                    "reading": reading_name(reading),
+                    **reading,
+                    "block": block,
+                    "r": value,
+                    "n_samples": 1,
+                }
+            )
+    return pd.DataFrame(rows, columns=READING_COLUMNS)
+
+
+PAPERLIKE = [3.0, 2.0, 0.5, 0.4, 0.3, 0.2]  # early amplify, late absorb: the paper's pattern
+RISING = [0.5, 0.6, 0.8, 1.2, 1.5, 2.0]  # the opposite

@@ -11,7 +11,7 @@ from absorbprune.tables.allocation import ALLOCATION
 job = start(snakemake, "allocation")
 inp, w = snakemake.input, dict(snakemake.wildcards.items())
 cell = Cell.from_wildcards({**w, "structure": "unstructured"})  # an allocation has no structure
-reads = {k: pd.read_parquet(inp[k]) for k in ("coefficients", "paper_coefficients") if k in inp.keys()}
+reads = {k: pd.read_parquet(inp[k]) for k in ("coefficients", "readings") if k in inp.keys()}
 spec = AllocationSpec(**job.params["alloc"])
 table = allocate_cell(pd.read_parquet(inp.stats), reads, spec, cell)
 write_parquet(table, snakemake.output[0], ALLOCATION, job.provenance(seeds={"calibration": cell.seed}))

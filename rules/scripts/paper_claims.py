@@ -9,5 +9,6 @@ from absorbprune.tables.summary import PAPER_CLAIMS
 
 job = start(snakemake, "aggregate")
 inp = snakemake.input
-claims = paper_claims(pd.read_parquet(inp.findings), pd.read_parquet(inp.headline), job.params["sparsity"])
+findings, headline, readings = (pd.read_parquet(inp[k]) for k in ("findings", "headline", "readings"))
+claims = paper_claims(findings, headline, job.params["sparsity"], readings)
 write_parquet(claims, snakemake.output[0], PAPER_CLAIMS, job.provenance())

@@ -12,6 +12,7 @@ from absorbprune.absorption.sweeps import (
     SweepEngine,
     chunk_size,
     clean_trajectory,
+    drift_measures,
     gaussian_directions,
     naive_drift,
     rescale,
@@ -193,3 +194,58 @@ def test_one_prune_job_sweeps_every_sparsity_each_as_it_would_alone():
         pd.testing.assert_frame_equal(part, alone, check_exact=True)
     with pytest.raises(ValueError, match="prune_dir rescales one sparsity"):
         run_sweeps(engine, norms, ["prune_dir"], [0.1], [0], [0.3, 0.7])
+
+
+def test_drift_measures_match_a_per_sequence_loop():
+    """The readings' measures (docs/methods.md 5.6) by hand: the token mean without position 0, and
+    the relative Frobenius drift of each sequence's (T, C) matrix, with and without position 0."""
+    gen = torch.Generator().manual_seed(8)
+    clean = torch.randn(2, 4, 5, generator=gen)
+    clean[:, 0] *= 20  # a high-norm first token, as in an attention sink
+    pert = clean[None] + 0.3 * torch.randn(3, 2, 4, 5, generator=gen)
+    got = drift_measures(pert, clean)
+    for p in range(3):
+        rest, frob, frob_rest = [], [], []
+        for n in range(2):
+            a, b = pert[p, n].double(), clean[n].double()
+            rest += [float((a[t] - b[t]).norm() / b[t].norm()) for t in range(1, 4)]
+            frob.append(float((a - b).norm() / b.norm()))
+            frob_rest.append(float((a[1:] - b[1:]).norm() / b[1:].norm()))
+        assert float(got["rel_l2_rest"][p]) == pytest.approx(sum(rest) / len(rest), rel=1e-6)
+        assert float(got["frob"][p]) == pytest.approx(sum(frob) / 2, rel=1e-6)
+        assert float(got["frob_rest"][p]) == pytest.approx(sum(frob_rest) / 2, rel=1e-6)
+    rel, cos = token_drift(pert, clean)
+    assert torch.equal(rel, got["rel_l2"]) and torch.equal(cos, got["cos"])
+    one = drift_measures(pert[:, :, :1], clean[:, :1])  # one-token sequences: no rest to measure
+    assert torch.isnan(one["rel_l2_rest"]).all() and torch.isnan(one["frob_rest"]).all()
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3"])
+def test_first_token_clean_injections_leave_it_clean_and_equal_naive(family):
+    """``first_token: clean``: the same directions with position 0 unperturbed, which stays exactly
+    clean at every depth (causal attention), so its rest measure equals the all-token mean scaled by
+    T / (T - 1); the engine equals a full forward with that injected state."""
+    adapter, engine, ids = setup(family, budget=1)
+    norms = random_norms(adapter)
+    eps, sparsity = [1e-2, 0.5], 0.6
+    both = ("perturbed", "clean")
+    drift = run_sweeps(engine, norms, ["gaussian", "prune_dir"], eps, [0], [sparsity], both)
+    assert set(drift["kind"]) == {"gaussian", "gaussian_nofirst", "prune_dir", "prune_dir_nofirst"}
+    perturbed_only = run_sweeps(engine, norms, ["gaussian", "prune_dir"], eps, [0], [sparsity])
+    kept = drift[drift["kind"].isin(["gaussian", "prune_dir"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, perturbed_only, check_exact=True)  # the default rows unchanged
+    traj, t = engine.traj, ids.shape[1]
+    for k in range(adapter.n_blocks):
+        u = gaussian_directions(tuple(traj.state(k).shape), 0, k)
+        u[:, 0] = 0
+        injected = rescale(traj.state(k), u, [0.5])[0]
+        assert torch.equal(injected[:, 0], traj.state(k)[:, 0])
+        want = naive_drift(adapter, ids, traj, k, injected)
+        got = drift[
+            (drift["kind"] == "gaussian_nofirst") & (drift["inject_block"] == k) & (drift["magnitude"] == 0.5)
+        ].set_index("depth")
+        for depth, (rel, _) in want.items():
+            assert got.loc[depth, "rel_l2"] == pytest.approx(rel, rel=1e-5, abs=1e-7), (k, depth)
+            assert got.loc[depth, "rel_l2_rest"] == pytest.approx(rel * t / (t - 1), rel=1e-5), (k, depth)
+    with pytest.raises(ValueError, match="first_token must be"):
+        run_sweeps(engine, norms, ["gaussian"], eps, [0], [sparsity], ["sink"])

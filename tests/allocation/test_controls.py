@@ -110,16 +110,39 @@ def _stats(n: int = 5):
 
 
 def _paper_table(r: list[float], eta: float = 1e-2) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "eta": eta,
-            "block": range(len(r)),
-            "r_last_block": r,
-            "r_final_norm": [2 * x for x in r],
-            "r_last_block_means": [x / 2 for x in r],
-            "r_final_norm_means": r,
-        }
-    )
+    """A seed's reading table (``tables.absorption.READINGS``): the default reading r, after the
+    final norm 2 r, the ratio of means r / 2 (both: r), the Frobenius drift 3 r."""
+    from absorbprune.absorption.readings import reading_name
+
+    base = {
+        "perturbation": "gaussian",
+        "eta": eta,
+        "first_token": "perturbed",
+        "measure": "all",
+        "aggregation": "token",
+        "end": "last_block",
+        "expectation": "ratio",
+    }
+    frames = []
+    for change, factor in (
+        ({}, 1.0),
+        ({"end": "final_norm"}, 2.0),
+        ({"expectation": "means"}, 0.5),
+        ({"end": "final_norm", "expectation": "means"}, 1.0),
+        ({"aggregation": "frobenius"}, 3.0),
+    ):
+        reading = {**base, **change}
+        frames.append(
+            pd.DataFrame(
+                {
+                    "reading": reading_name(reading),
+                    **reading,
+                    "block": range(len(r)),
+                    "r": [factor * x for x in r],
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
 
 
 def test_registered_paper_correction_and_controls_share_one_shift():
@@ -128,7 +151,7 @@ def test_registered_paper_correction_and_controls_share_one_shift():
     from absorbprune.allocation.cell import AllocationSpec, allocation_table
     from absorbprune.plan.cell import Cell
 
-    inputs = {"paper_coefficients": _paper_table([3.0, 2.0, 1.0, 0.5, 0.25])}
+    inputs = {"readings": _paper_table([3.0, 2.0, 1.0, 0.5, 0.25])}
     hp = {"gamma": 0.05, "eta": 0.01, "depth": "last_block", "clip": 3.0, "expectation": "ratio"}
 
     def cell(name):
@@ -159,8 +182,15 @@ def test_registered_paper_correction_and_controls_share_one_shift():
         means["shift"], 0.05 * paper_shift(np.array([1.5, 1.0, 0.5, 0.25, 0.125]), 3.0)
     )
     assert not np.allclose(other["shift"], delta)
-    with pytest.raises(ValueError, match=r"no paper coefficients at eta=0\.001"):
+    # paper_frob: the same correction reading the Frobenius drift (3 r here); unknown readings fail
+    frob = allocation_table(
+        _stats(), cell("paper_frob"), spec("paper_frob", {**hp, "aggregation": "frobenius"}), inputs
+    )
+    np.testing.assert_allclose(frob["shift"], 0.05 * paper_shift(np.array([9.0, 6.0, 3.0, 1.5, 0.75]), 3.0))
+    with pytest.raises(ValueError, match=r"no paper coefficients for the reading gaussian/eta0\.001"):
         allocation_table(_stats(), cell("paper"), spec("paper", {**hp, "eta": 1e-3}), inputs)
+    with pytest.raises(ValueError, match=r"prune_dir/eta0\.01/.* prune_dir needs sweeps\.magnitude_kinds"):
+        allocation_table(_stats(), cell("paper"), spec("paper", {**hp, "perturbation": "prune_dir"}), inputs)
 
 
 def _config(section: str, key: str, value):
@@ -192,6 +222,15 @@ def test_config_requires_gamma_zero_and_an_eta_the_sweep_ran():
         _config("allocation", "paper.eta", 0.03)
     with pytest.raises(ConfigError, match="add gaussian"):
         _config("sweeps", "magnitude_kinds", ["prune_dir"])
+    # a reading correction needs the sweep its reading reads, named before any job
+    with pytest.raises(
+        ConfigError, match=r"sweeps\.magnitude_kinds': the correction paper_prunedir reads the prune_dir"
+    ):
+        _config("grid", "corrections", ["none", "paper_prunedir"])
+    with pytest.raises(ConfigError, match=r"sweeps\.first_token': the correction paper_nosink .* add clean"):
+        _config("grid", "corrections", ["none", "paper_nosink"])
+    with pytest.raises(ConfigError, match=r"sweeps\.first_token': the correction paper .* add clean"):
+        _config("allocation", "paper.first_token", "clean")
     with pytest.raises(ConfigError, match=r"allocation\.depth\.of"):
         _config("allocation", "depth.of", "none")
 

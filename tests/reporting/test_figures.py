@@ -136,3 +136,23 @@ def test_the_sweep_figures_render_what_their_captions_say(captured, tmp_path):
     assert len(bars) == 5 and len(red) == 2  # the amplifying blocks
     for name in ("d", "a", "g"):
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_readings_figure_draws_every_pooled_reading_and_the_default_in_black(captured, tmp_path):
+    from helpers import DEFAULT_READING, PAPERLIKE, RISING, reading_rows
+
+    from absorbprune.reporting.readings import reading_summary
+
+    table = reading_summary(
+        [reading_rows("m", s, {"": RISING, "aggregation=frobenius": PAPERLIKE,
+                               "first_token=clean,measure=rest": RISING}) for s in (0, 1)],
+        DEFAULT_READING, 3.0, 0.5,
+    )  # fmt: skip
+    figures.readings_figure(table, "m", str(tmp_path / "r.png"))
+    (ax,) = captured[0].axes
+    assert len(ax.lines) == 3 + 1 + 1  # each reading once (pooled), the default again in black, r = 1
+    black = [line for line in ax.lines if line.get_color() == "black" and line.get_linewidth() > 2]
+    np.testing.assert_allclose(black[0].get_ydata(), RISING)
+    assert ax.get_yscale() == "log" and "paper's pattern in 1" in ax.get_title()
+    labels = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert {"token, first token in", "frobenius, first token in", "token, first token out"} <= labels

@@ -26,12 +26,12 @@ def test_dry_run_dag_shape_of_the_default_config(tmp_path):
         "paper_coefficients": seeds,
         "findings": 1,
         "sweep_figures": 1,
+        "readings_figures": 1,  # r_l by depth under every reading of the paper's coefficient
         "evaluate_dense": 1,
         "zeroshot_dense": 1,  # the dense model's tasks: the canary of every cell that runs them
         "ppl_tokens": 1,
         "valid_tokens": 1,
         "grid_figures": 1,
-        "noise_floor": sparsities,  # OWL's base cell pruned again under the one perturbation
         "export_model": 1,  # export.models: OWL + the paper's correction, as selected, at 0.6
     }
     expected = {rule: n * models for rule, n in per_model.items()}
@@ -40,6 +40,7 @@ def test_dry_run_dag_shape_of_the_default_config(tmp_path):
         "analogies": 1,  # the Google analogy questions
         "zeroshot_data": 1,  # the analogy task's documents
         "sweep_summary": 1,
+        "coefficient_readings": 1,
         "allocate": cells,  # gamma 0 is the base's own cell
         "allocation_summary": 1,
         "prune_evaluate": cells,  # prunes a cell and measures it (perplexity, zero-shot) in one job
@@ -48,7 +49,7 @@ def test_dry_run_dag_shape_of_the_default_config(tmp_path):
         "aggregate": 1,
         "paper_claims": 1,
         "claims_page": 1,
-        "report_table": 14,
+        "report_table": 15,
         "verdict_page": 1,  # the report's verdict page
         "reference_check": 1,  # the baselines beside the published numbers
         "export_allocations": 1,  # every allocation as JSON, one job
@@ -94,6 +95,7 @@ def test_paper_preset_dry_run_lists_every_job(tmp_path):
         "paper_coefficients": seeds,
         "findings": 1,
         "sweep_figures": 1,
+        "readings_figures": 1,
         "grid_figures": 1,
         "ppl_tokens": 1,
         "valid_tokens": 1,
@@ -106,12 +108,13 @@ def test_paper_preset_dry_run_lists_every_job(tmp_path):
         "prune_evaluate": cells,  # pruning and perplexity (zero-shot runs on the selected cells)
         "allocation_summary": 1,
         "sweep_summary": 1,
+        "coefficient_readings": 1,
         "pruning_summary": 1,
         "select": cells // seeds // corrections * 6,  # groups: none, paper, absorption, 3 controls
         "aggregate": 1,
         "paper_claims": 1,
         "claims_page": 1,
-        "report_table": 14,
+        "report_table": 15,
         "verdict_page": 1,
         "reference_check": 1,
         "noise_floor": models * pruners * sparsities,
@@ -121,7 +124,7 @@ def test_paper_preset_dry_run_lists_every_job(tmp_path):
     }
     assert planned_jobs(wf, "--configfile", "presets/paper.yaml") == expected
     # + one zeroshot_cell per distinct chosen cell after the checkpoints (make estimate counts them)
-    assert sum(expected.values()) == 14684
+    assert sum(expected.values()) == 14691
 
 
 @pytest.mark.parametrize(

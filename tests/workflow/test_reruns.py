@@ -84,7 +84,22 @@ FINDINGS_DOWN = {
     **SWEEP_TABLES,
 }
 ABSORPTION_DOWN = {"absorption": 8, **FINDINGS_DOWN}
-PAPER_DOWN = {"paper_coefficients": 4, **FINDINGS_DOWN}
+# every reading of the paper's coefficient compared (docs/methods.md 5.6), its figures and page
+READINGS_DOWN = {
+    "coefficient_readings": 1,
+    "readings_figures": 2,
+    "paper_claims": 1,
+    "claims_page": 1,
+    "verdict_page": 1,
+    "report_table": {"coefficient_readings", "paper_claims"},
+    "all": 1,
+}
+PAPER_DOWN = {
+    "paper_coefficients": 4,
+    **FINDINGS_DOWN,
+    **READINGS_DOWN,
+    "report_table": FINDINGS_DOWN["report_table"] | READINGS_DOWN["report_table"],
+}
 SWEEPS_DOWN = {"sweep_magnitude": 4, "sweep_prune": 4, **ABSORPTION_DOWN, **PAPER_DOWN}  # per model x seed
 
 
@@ -221,7 +236,10 @@ CORRECTED_GROUPS = chosen(10, 1)  # paper, absorption and the three controls, pe
             plan(ABSORPTION_DOWN, PAPER_DOWN, CORRECTED_CELLS, PRUNE_DOWN, CORRECTED_GROUPS),
         ),
         ("absorption/findings", plan(FINDINGS_DOWN)),
-        ("allocation/corrections", plan(ALL_CELLS, PRUNE_DOWN, ALL_GROUPS, NOISE)),
+        # the readings' summary takes the paper's shift from it too
+        ("allocation/corrections", plan(ALL_CELLS, PRUNE_DOWN, ALL_GROUPS, NOISE, READINGS_DOWN)),
+        # the reading names: the coefficients (and the readings they write), every allocation
+        ("absorption/readings", plan(PAPER_DOWN, ABSORPTION_DOWN, ALL_CELLS, PRUNE_DOWN, ALL_GROUPS, NOISE)),
         # the prune sweep injects with the Wanda mask: sweeps and corrected allocations rerun too
         ("pruning/masks", plan(SWEEPS_DOWN, CORRECTED_CELLS, EVAL, PRUNE_DOWN, ALL_GROUPS, NOISE)),
         (
@@ -231,8 +249,8 @@ CORRECTED_GROUPS = chosen(10, 1)  # paper, absorption and the three controls, pe
         ("evaluation/zeroshot", plan(DENSE, DENSE_ZS, EVAL, PRUNE_DOWN, ALL_GROUPS, NOISE)),
         ("reporting/selection", ALL_GROUPS),
         ("reporting/headline", plan(AGGREGATE)),
-        ("reporting/figures", {"sweep_figures": 2, "grid_figures": 2, "all": 1}),
-        ("reporting/html", {"report_table": 14, "claims_page": 1, "all": 1}),
+        ("reporting/figures", {"sweep_figures": 2, "grid_figures": 2, "readings_figures": 2, "all": 1}),
+        ("reporting/html", {"report_table": 15, "claims_page": 1, "all": 1}),
         ("reporting/verdict", {"verdict_page": 1, "all": 1}),
         ("tables/summary", ALL_GROUPS),  # the choices' and the summaries' columns
         ("export/model", {"export_model": 2, "all": 1}),

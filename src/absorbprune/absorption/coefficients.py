@@ -6,15 +6,20 @@ after the final norm) and return tidy tables or arrays; nothing here runs a mode
 * ``A_k(S) = ln(d_k / d_final)`` under the ``prune`` kind at sparsity S: > 0 when the network
   downstream of block k absorbs what pruning k injects, < 0 when it amplifies it.
 * local gain ``g_j = d_j / d_{j-1}`` for j = k+1..L.
-* the paper's ``r_l = E[R_L / R_l]`` under gaussian injection at a relative size eta.
+* the paper's ``r_l = E[R_L / R_l]`` under gaussian injection at a relative size eta, and under
+  every other reading of it the sweep supports (``absorption.readings``, docs/methods.md 5.6).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pandas as pd
+
+from .kinds import kind_of
+from .readings import CHOICES, READING_COLUMNS, column_of, reading_name
 
 __all__ = [
     "absorption_coefficients",
@@ -24,6 +29,7 @@ __all__ = [
     "paper_coefficient_table",
     "paper_coefficients",
     "pool_seeds",
+    "reading_table",
 ]
 
 
@@ -117,28 +123,35 @@ def pool_seeds(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def paper_coefficients(
-    drift: pd.DataFrame, eta: float, depth: str, n_blocks: int, expectation: str = "ratio"
+    drift: pd.DataFrame,
+    eta: float,
+    depth: str,
+    n_blocks: int,
+    expectation: str = "ratio",
+    column: str = "rel_l2",
+    kind: str = "gaussian",
 ) -> np.ndarray:
     """``r_l = E[R_L / R_l]`` per injection block l from the gaussian magnitude sweep at relative
     size ``eta``: the ratio of the drift at depth L (``last_block``: the last block's output;
     ``final_norm``: after the final norm) to the drift at the injection block, averaged over the
     direction seeds (each drift already a mean over the sweep set's tokens). ``expectation``:
     ``ratio`` (the mean of the per-seed ratios, as the description states) or ``means`` (the
-    ratio of the seed-mean drifts).
+    ratio of the seed-mean drifts). ``column`` and ``kind`` pick another reading of the drift and
+    the injection (``absorption.readings``); the defaults are the description's.
 
     Raises:
-        ValueError: no gaussian injection at ``eta`` for some block.
+        ValueError: no ``kind`` injection at ``eta`` for some block.
     """
-    rows = drift[(drift["kind"] == "gaussian") & np.isclose(drift["magnitude"], eta, rtol=1e-9, atol=0)]
+    rows = drift[(drift["kind"] == kind) & np.isclose(drift["magnitude"], eta, rtol=1e-9, atol=0)]
     target_depth = n_blocks - 1 if depth == "last_block" else n_blocks
     out = np.empty(n_blocks)
     for block in range(n_blocks):
         mine = rows[rows["inject_block"] == block]
-        at_l = mine[mine["depth"] == block].set_index("seed")["rel_l2"]
-        at_end = mine[mine["depth"] == target_depth].set_index("seed")["rel_l2"]
+        at_l = mine[mine["depth"] == block].set_index("seed")[column]
+        at_end = mine[mine["depth"] == target_depth].set_index("seed")[column]
         seeds = at_l.index.intersection(at_end.index)
         if seeds.empty:
-            raise ValueError(f"no gaussian injection at eta={eta:g} into block {block} in the sweep")
+            raise ValueError(f"no {kind} injection at eta={eta:g} into block {block} in the sweep")
         if expectation == "ratio":
             out[block] = float((at_end[seeds] / at_l[seeds]).mean())
         elif expectation == "means":
@@ -174,3 +187,47 @@ def paper_coefficient_table(drift: pd.DataFrame, model: str, seed: int, n_blocks
     columns = ["model", "seed", "eta", "block", "r_last_block", "r_final_norm"]
     columns += ["r_last_block_means", "r_final_norm_means", "n_samples"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def reading_table(drift: pd.DataFrame, model: str, seed: int, n_blocks: int) -> pd.DataFrame:
+    """``r_l`` of every reading this sweep supports, per block (columns :data:`READING_COLUMNS`).
+
+    A reading is supported when its kind ran at its eta and its drift column is measured (a
+    ``rest`` measure of one-token sequences is not)."""
+    rows = []
+    for perturbation, first in itertools.product(CHOICES["perturbation"], CHOICES["first_token"]):
+        kind = kind_of(perturbation, first)
+        of_kind = drift[drift["kind"] == kind]
+        for eta in sorted(of_kind["magnitude"].unique()):
+            at = of_kind[np.isclose(of_kind["magnitude"], eta, rtol=1e-9, atol=0)]
+            n = int(at["seed"].nunique())
+            for measure, aggregation, end, expectation in itertools.product(
+                CHOICES["measure"], CHOICES["aggregation"], CHOICES["end"], CHOICES["expectation"]
+            ):
+                column = column_of(measure, aggregation)
+                if at[column].isna().any():
+                    continue
+                r = paper_coefficients(at, float(eta), end, n_blocks, expectation, column, kind)
+                reading = dict(
+                    perturbation=perturbation,
+                    eta=float(eta),
+                    first_token=first,
+                    measure=measure,
+                    aggregation=aggregation,
+                    end=end,
+                    expectation=expectation,
+                )
+                name = reading_name(reading)
+                for block in range(n_blocks):
+                    rows.append(
+                        {
+                            "model": model,
+                            "seed": int(seed),
+                            "reading": name,
+                            **reading,
+                            "block": block,
+                            "r": float(r[block]),
+                            "n_samples": n,
+                        }
+                    )
+    return pd.DataFrame(rows, columns=READING_COLUMNS)

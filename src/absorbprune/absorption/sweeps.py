@@ -5,12 +5,17 @@ final norm; at every depth j >= k (and ``final``, recorded as depth L) we measur
 
     d_j = mean_t ||h~_{j,t} - h_{j,t}|| / ||h_{j,t}||        c_j = mean_t cos(h~_{j,t}, h_{j,t})
 
-over every token t of the sweep set (the first ``n_sweep`` calibration sequences).
+over every token t of the sweep set (the first ``n_sweep`` calibration sequences). Beside them the
+engine records, from the same states, the readings the paper's description leaves open
+(docs/methods.md 5.2): ``rel_l2_rest`` (the token mean without the first position, the attention
+sink), ``frob`` (the mean over sequences of ``||H~_j - H_j||_F / ||H_j||_F``) and ``frob_rest``.
 
 Kinds:
   * ``gaussian``:  ``h~_{k,t} = h_{k,t} + eps ||h_{k,t}|| u_t``, u_t uniform on the unit sphere;
   * ``prune``:     ``h~_k = f~_k(h_{k-1})``, block k alone pruned with Wanda at sparsity s;
-  * ``prune_dir``: the ``prune`` perturbation's per-token direction rescaled to relative size eps.
+  * ``prune_dir``: the ``prune`` perturbation's per-token direction rescaled to relative size eps;
+  * ``gaussian_nofirst``, ``prune_dir_nofirst``: the same with the first position left clean (it
+    then stays clean at every depth: causal attention).
 
 The engine does only the necessary work: the clean trajectory is computed once per model; an
 injection at block k starts from the cached ``h_k`` and runs only blocks k+1..L-1 and the final
@@ -31,6 +36,7 @@ from tqdm import tqdm
 from ..core.io import read_tensors
 from ..models.adapter import Adapter
 from ..pruning.masks import pruned_copy, wanda_mask
+from .kinds import FIRST_TOKEN, KINDS, NOFIRST
 
 __all__ = [
     "CleanTrajectory",
@@ -38,6 +44,7 @@ __all__ = [
     "build_engine",
     "chunk_size",
     "clean_trajectory",
+    "drift_measures",
     "gaussian_directions",
     "load_block_norms",
     "naive_drift",
@@ -50,7 +57,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DRIFT_COLUMNS = ["model", "kind", "inject_block", "magnitude", "seed", "depth", "rel_l2", "cos"]
+MEASURES = ["rel_l2", "cos", "rel_l2_rest", "frob", "frob_rest"]
+DRIFT_COLUMNS = ["model", "kind", "inject_block", "magnitude", "seed", "depth", *MEASURES]
 
 
 @dataclass
@@ -75,6 +83,36 @@ def clean_trajectory(adapter: Adapter, input_ids: torch.Tensor) -> CleanTrajecto
     return CleanTrajectory(hidden=hidden, final=adapter.final(hidden[-1]))
 
 
+def drift_measures(perturbed: torch.Tensor, clean: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every drift measure of P perturbations, each float64 (P,) (:data:`MEASURES`).
+
+    Args:
+        perturbed: (P, N, T, C) states of P perturbations.
+        clean: (N, T, C) the clean states.
+
+    ``rel_l2``/``cos`` are the token means; ``rel_l2_rest`` the token mean over positions 1..T-1;
+    ``frob`` the mean over sequences of the relative Frobenius distance of the (T, C) matrices (the
+    first position's norm weighs in), ``frob_rest`` the same without position 0. A ``_rest``
+    measure of one-token sequences is NaN.
+    """
+    p = perturbed.float()
+    c = clean.float()[None]
+    clean_norm = c.norm(dim=-1)  # (1, N, T)
+    diff_norm = (p - c).norm(dim=-1)  # (P, N, T)
+    rel = diff_norm / clean_norm
+    cos = (p * c).sum(dim=-1) / (p.norm(dim=-1) * clean_norm)
+    d2, c2 = diff_norm.double().square(), clean_norm.double().square()
+    nan = torch.full((p.shape[0],), float("nan"), dtype=torch.float64, device=p.device)
+    rest = p.shape[2] > 1
+    return {
+        "rel_l2": rel.double().flatten(1).mean(1),
+        "cos": cos.double().flatten(1).mean(1),
+        "rel_l2_rest": rel[:, :, 1:].double().flatten(1).mean(1) if rest else nan,
+        "frob": (d2.sum(-1).sqrt() / c2.sum(-1).sqrt()).mean(1),
+        "frob_rest": (d2[..., 1:].sum(-1).sqrt() / c2[..., 1:].sum(-1).sqrt()).mean(1) if rest else nan,
+    }
+
+
 def token_drift(perturbed: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean relative L2 distance and mean cosine over tokens, per perturbation.
 
@@ -85,12 +123,8 @@ def token_drift(perturbed: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Ten
     Returns:
         ``rel_l2`` and ``cos``, each float64 (P,).
     """
-    p = perturbed.float()
-    c = clean.float()[None]
-    clean_norm = c.norm(dim=-1)  # (1, N, T)
-    rel = (p - c).norm(dim=-1) / clean_norm  # (P, N, T)
-    cos = (p * c).sum(dim=-1) / (p.norm(dim=-1) * clean_norm)
-    return rel.double().flatten(1).mean(1), cos.double().flatten(1).mean(1)
+    out = drift_measures(perturbed, clean)
+    return out["rel_l2"], out["cos"]
 
 
 def gaussian_directions(shape: tuple[int, ...], seed: int, block: int) -> torch.Tensor:
@@ -233,8 +267,8 @@ class SweepEngine:
                 f"{kind} at block {k} with magnitude {magnitude} (seed {seed}); a broken block, or "
                 "fp16 overflow (try dtype: bfloat16 or float32)"
             )
-        rel, cos = token_drift(states, clean)
-        for (kind, magnitude, seed), r, cs in zip(labels, rel.tolist(), cos.tolist(), strict=True):
+        measures = {name: value.tolist() for name, value in drift_measures(states, clean).items()}
+        for i, (kind, magnitude, seed) in enumerate(labels):
             rows.append(
                 {
                     "model": self.model_key,
@@ -243,18 +277,23 @@ class SweepEngine:
                     "magnitude": magnitude,
                     "seed": seed,
                     "depth": depth,
-                    "rel_l2": r,
-                    "cos": cs,
+                    **{name: values[i] for name, values in measures.items()},
                 }
             )
 
-    def gaussian(self, k: int, eps: Sequence[float], seeds: Sequence[int]) -> list[dict[str, object]]:
-        """The ``gaussian`` kind at block k: every (seed, eps) pair batched together."""
+    def gaussian(
+        self, k: int, eps: Sequence[float], seeds: Sequence[int], first: bool = True
+    ) -> list[dict[str, object]]:
+        """The ``gaussian`` kind at block k: every (seed, eps) pair batched together; ``first``
+        False: the first position stays clean (kind ``gaussian_nofirst``, the same directions)."""
         clean = self.traj.state(k)
-        labels = [("gaussian", e, s) for s in seeds for e in eps]
+        kind = "gaussian" if first else "gaussian" + NOFIRST
+        labels = [(kind, e, s) for s in seeds for e in eps]
         # one direction per seed, drawn on the CPU (the same numbers on any device) and turned into
         # its per-token step once; every magnitude of that seed reuses it
-        steps = {s: step_of(clean, gaussian_directions(tuple(clean.shape), s, k)) for s in seeds}
+        steps = {
+            s: _first(step_of(clean, gaussian_directions(tuple(clean.shape), s, k)), first) for s in seeds
+        }
 
         def make(part: slice) -> torch.Tensor:
             return torch.cat([perturbed(clean, steps[s], [e]) for _, e, s in labels[part]])
@@ -267,15 +306,36 @@ class SweepEngine:
         return self.propagate(k, lambda part: out[None], [("prune", sparsity, 0)])
 
     def prune_dir(
-        self, k: int, norms: dict[str, torch.Tensor], sparsity: float, eps: Sequence[float]
+        self,
+        k: int,
+        norms: dict[str, torch.Tensor],
+        sparsity: float,
+        eps: Sequence[float],
+        first: Sequence[bool] = (True,),
     ) -> list[dict[str, object]]:
-        """The ``prune_dir`` kind at block k: the pruning direction at ``sparsity``, rescaled to each eps."""
+        """The ``prune_dir`` kind at block k: the pruning direction at ``sparsity``, rescaled to each
+        eps; one pruned forward serves every ``first`` (False: ``prune_dir_nofirst``)."""
         clean = self.traj.state(k)
         step = step_of(clean, self.pruned_block_output(k, norms, sparsity) - clean)
-        labels = [("prune_dir", e, 0) for e in eps]
-        return self.propagate(
-            k, lambda part: perturbed(clean, step, [lab[1] for lab in labels[part]]), labels
-        )
+        rows: list[dict[str, object]] = []
+        for keep in first:
+            st = _first(step, keep)
+            labels = [("prune_dir" + ("" if keep else NOFIRST), e, 0) for e in eps]
+            rows += self.propagate(
+                k,
+                lambda part, st=st, labels=labels: perturbed(clean, st, [x[1] for x in labels[part]]),
+                labels,
+            )
+        return rows
+
+
+def _first(step: torch.Tensor, keep: bool) -> torch.Tensor:
+    """``step`` unchanged, or with the first position's step zeroed (that token stays clean)."""
+    if keep:
+        return step
+    out = step.clone()
+    out[:, 0] = 0
+    return out
 
 
 def load_block_norms(path: str) -> Callable[[int], dict[str, torch.Tensor]]:
@@ -348,6 +408,7 @@ def run_sweeps(
     eps: Sequence[float],
     seeds: Sequence[int],
     sparsities: Sequence[float],
+    first_token: Sequence[str] = ("perturbed",),
 ) -> pd.DataFrame:
     """Every injection block for the given kinds; the drift table (columns :data:`DRIFT_COLUMNS`).
 
@@ -359,21 +420,29 @@ def run_sweeps(
         seeds: seeds of ``gaussian``.
         sparsities: the ``prune`` sparsities (each its own injection, sharing the model and its
             clean trajectory), and for ``prune_dir`` the one sparsity whose direction it rescales.
+        first_token: ``perturbed`` and/or ``clean``: the magnitude kinds (``gaussian``,
+            ``prune_dir``) run once per entry, ``clean`` as ``<kind>_nofirst``.
     """
-    unknown = set(kinds) - {"gaussian", "prune", "prune_dir"}
+    unknown = set(kinds) - set(KINDS)
     if unknown:
-        raise ValueError(f"unknown perturbation kinds {sorted(unknown)}; valid: gaussian, prune, prune_dir")
+        raise ValueError(f"unknown perturbation kinds {sorted(unknown)}; valid: {', '.join(KINDS)}")
+    if not first_token or set(first_token) - set(FIRST_TOKEN):
+        raise ValueError(
+            f"first_token must be a non-empty subset of {list(FIRST_TOKEN)}, got {list(first_token)}"
+        )
+    first = [entry == "perturbed" for entry in FIRST_TOKEN if entry in first_token]
     if "prune_dir" in kinds and len(sparsities) != 1:
         raise ValueError(f"prune_dir rescales one sparsity's direction, got {list(sparsities)}")
     rows: list[dict[str, object]] = []
     for k in tqdm(range(engine.adapter.n_blocks), desc=f"sweep {engine.model_key}", mininterval=5):
         if "gaussian" in kinds:
-            rows += engine.gaussian(k, eps, seeds)
+            for keep in first:
+                rows += engine.gaussian(k, eps, seeds, keep)
         if "prune" in kinds:
             for sparsity in sparsities:
                 rows += engine.prune(k, block_norms(k), sparsity)
         if "prune_dir" in kinds:
-            rows += engine.prune_dir(k, block_norms(k), sparsities[0], eps)
+            rows += engine.prune_dir(k, block_norms(k), sparsities[0], eps, first)
     table = pd.DataFrame(rows, columns=DRIFT_COLUMNS)
     # canonical order, independent of how perturbations were chunked
     return table.sort_values(["kind", "inject_block", "seed", "magnitude", "depth"], ignore_index=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..absorption.readings import reading_name, reading_of
 from ..registry.allocators import CORRECTIONS
 from ..registry.base import load_ref
 from .allocators import Allocation, BlockStats, mean_of, normalise, project_mean
@@ -25,6 +26,9 @@ __all__ = [
     "by_depth",
     "by_flipped",
     "by_paper",
+    "by_paper_frob",
+    "by_paper_nosink",
+    "by_paper_prunedir",
     "by_shift",
     "by_shuffled",
     "control_shift",
@@ -38,7 +42,7 @@ __all__ = [
 
 # The registered corrections (registry.allocators.CORRECTIONS): the base allocation, the block statistics,
 # the inputs the entry reads (meta["reads"]: ``coefficients``, our A_k at the cell's sparsity;
-# ``paper_coefficients``, the paper's r_l table) and the hyperparameters in, the corrected
+# ``readings``, every reading's r_l at the seed) and the hyperparameters in, the corrected
 # allocation out.
 def no_correction(
     base: Allocation,
@@ -63,18 +67,22 @@ def absorption_shift(inputs: Mapping[str, Any], hp: Mapping[str, Any]) -> np.nda
 
 
 def paper_shift_of(inputs: Mapping[str, Any], hp: Mapping[str, Any]) -> np.ndarray:
-    """The paper's shift per unit gamma: r_l at ``eta`` and ``depth`` from the paper coefficient
-    table (``tables.PAPER_COEFFICIENTS``), clipped log, centred, negated."""
-    table = inputs.get("paper_coefficients")
+    """The paper's shift per unit gamma: r_l of the reading ``hp`` names (eta, depth, expectation,
+    perturbation, first_token, measure, aggregation) from the seed's reading table
+    (``tables.absorption.READINGS``), clipped log, centred, negated."""
+    table = inputs.get("readings")
     if table is None:
-        raise ValueError("the paper correction needs the paper coefficient table")
-    rows = table[np.isclose(table["eta"], hp["eta"], rtol=1e-9, atol=0)].sort_values("block")
+        raise ValueError("the paper correction needs the coefficient reading table")
+    name = reading_name(reading_of(hp))
+    rows = table[table["reading"] == name].sort_values("block")
     if rows.empty:
+        have = sorted(set(table["reading"]))
         raise ValueError(
-            f"no paper coefficients at eta={hp['eta']:g} (computed: {sorted(set(table['eta']))})"
+            f"no paper coefficients for the reading {name} (the sweep ran {len(have)} readings, e.g. "
+            f"{have[:3]}): eta must be a swept magnitude, prune_dir needs sweeps.magnitude_kinds, "
+            "first_token clean needs sweeps.first_token"
         )
-    column = f"r_{hp['depth']}" + ("_means" if hp["expectation"] == "means" else "")
-    return paper_shift(rows[column].to_numpy(dtype=np.float64), hp["clip"])
+    return paper_shift(rows["r"].to_numpy(dtype=np.float64), hp["clip"])
 
 
 def _shift(correction: str, inputs: Mapping[str, Any], hp: Mapping[str, Any], n_blocks: int) -> np.ndarray:
@@ -123,6 +131,9 @@ by_paper = partial(by_shift, name="paper")
 by_depth = partial(by_shift, name="depth")
 by_shuffled = partial(by_shift, name="shuffled")
 by_flipped = partial(by_shift, name="flipped")
+by_paper_frob = partial(by_shift, name="paper_frob")
+by_paper_nosink = partial(by_shift, name="paper_nosink")
+by_paper_prunedir = partial(by_shift, name="paper_prunedir")
 
 
 # The shifts: the paper's (docs/methods.md 5.2), ours (5.1) and the controls' (5.3).

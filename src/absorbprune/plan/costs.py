@@ -296,14 +296,13 @@ def _sweep_tokens(c: Context) -> tuple[int, int]:
 def sweep_magnitude(c: Context, wc: Mapping[str, str]) -> Work:
     """The clean trajectory, then per injection block k every (direction seed, magnitude) of the
     gaussian kind and every magnitude of prune_dir (plus its pruned block) forwarded through the
-    blocks after k."""
+    blocks after k, once per first-token choice."""
     m, sw = wc["model"], c.config["sweeps"]
     s = c.shape(m)
     tokens, seqlen = _sweep_tokens(c)
     eps = sw["eps_points"]
-    labels = (len(sw["seeds"]) * eps if "gaussian" in sw["magnitude_kinds"] else 0) + (
-        eps if "prune_dir" in sw["magnitude_kinds"] else 0
-    )
+    gauss = len(sw["seeds"]) * eps if "gaussian" in sw["magnitude_kinds"] else 0
+    labels = (gauss + (eps if "prune_dir" in sw["magnitude_kinds"] else 0)) * len(sw["first_token"])
     extra = s.blocks if "prune_dir" in sw["magnitude_kinds"] else 0
     blocks = s.blocks + labels * s.blocks * (s.blocks - 1) / 2 + extra
     flops = s.forward_flops(tokens, seqlen, blocks=blocks, head=False)

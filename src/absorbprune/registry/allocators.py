@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .base import Entry, Hyper, Registry
 
-__all__ = ["ALLOCATORS", "CORRECTIONS", "CorrectionMeta"]
+__all__ = ["ALLOCATORS", "CORRECTIONS", "READINGS", "CorrectionMeta"]
 
 # An allocator: f(stats: allocation.BlockStats, target: float, hp: dict) -> allocation.Allocation.
 ALLOCATORS: Registry[None] = Registry("allocation", section="allocation")
@@ -128,38 +128,101 @@ CORRECTIONS.add(
         meta=CorrectionMeta(("coefficients",), "absorbprune.allocation.corrections:absorption_shift"),
     )
 )
+
+
+def _reading_hyper(**defaults: str) -> dict[str, Hyper]:
+    """The paper correction's hyperparameters: gamma, clip and the reading of its coefficient
+    (docs/methods.md 5.2 and 5.6), with ``defaults`` replacing the description's choices."""
+    d = {
+        "perturbation": "gaussian",
+        "first_token": "perturbed",
+        "measure": "all",
+        "aggregation": "token",
+        "depth": "last_block",
+        "expectation": "ratio",
+        **defaults,
+    }
+
+    def choice(name: str, what: str, choices: tuple[str, ...]) -> Hyper:
+        return Hyper(d[name], what, kind="string", choices=choices)
+
+    return {
+        "gamma": Hyper([0.0, 0.05], GAMMA, minimum=0.0, maximum=1.0, sweep=True),
+        "eta": Hyper(
+            0.01,
+            "relative magnitude of the injection; one of the sweep's magnitudes",
+            minimum=1e-12,
+            maximum=1.0,
+        ),
+        "depth": choice(
+            "depth",
+            "depth L of R_L: the last block's output, or after the final norm",
+            ("last_block", "final_norm"),
+        ),
+        "clip": Hyper(3.0, "u_l is clipped into [-log clip, log clip]", minimum=1.0, maximum=1000.0),
+        "expectation": choice(
+            "expectation",
+            "E[R_L / R_l] over direction seeds (ratio) or E[R_L] / E[R_l] (means)",
+            ("ratio", "means"),
+        ),
+        "perturbation": choice(
+            "perturbation",
+            "the injection: isotropic gaussian, or the block's pruning direction rescaled to eta "
+            "(prune_dir: sweeps.magnitude_kinds must list it)",
+            ("gaussian", "prune_dir"),
+        ),
+        "first_token": choice(
+            "first_token",
+            "the first position perturbed with the rest, or left clean (sweeps.first_token must list it)",
+            ("perturbed", "clean"),
+        ),
+        "measure": choice(
+            "measure", "drift over all positions, or without the first (rest)", ("all", "rest")
+        ),
+        "aggregation": choice(
+            "aggregation",
+            "mean over tokens of the per-token relative drift (token), or the mean over sequences of "
+            "the relative Frobenius drift (frobenius)",
+            ("token", "frobenius"),
+        ),
+    }
+
+
+PAPER_SHIFT = "absorbprune.allocation.corrections:paper_shift_of"
 CORRECTIONS.add(
     Entry(
         "paper",
         "absorbprune.allocation.corrections:by_paper",
         "the paper's, as reported: r_l = E[R_L / R_l] under gaussian injection at eta, "
         "shift -(u - mean u) with u = clip(log r, -log clip, log clip)",
-        hyper={
-            "gamma": Hyper([0.0, 0.05], GAMMA, minimum=0.0, maximum=1.0, sweep=True),
-            "eta": Hyper(
-                0.01,
-                "relative gaussian magnitude; one of the sweep's gaussian magnitudes",
-                minimum=1e-12,
-                maximum=1.0,
-            ),
-            "depth": Hyper(
-                "last_block",
-                "depth L of R_L: the last block's output, or after the final norm",
-                kind="string",
-                choices=("last_block", "final_norm"),
-            ),
-            "clip": Hyper(3.0, "u_l is clipped into [-log clip, log clip]", minimum=1.0, maximum=1000.0),
-            "expectation": Hyper(
-                "ratio",
-                "E[R_L / R_l] over direction seeds (ratio) or E[R_L] / E[R_l] (means)",
-                kind="string",
-                choices=("ratio", "means"),
-            ),
-        },
-        meta=CorrectionMeta(("paper_coefficients",), "absorbprune.allocation.corrections:paper_shift_of"),
+        hyper=_reading_hyper(),
+        meta=CorrectionMeta(("readings",), PAPER_SHIFT),
     )
 )
-SHIFTED = ("absorption", "paper")  # the corrections a control can take the shift of
+# The paper's correction under another reading of its coefficient (docs/methods.md 5.6): each its
+# own selection group, so the headline shows whether that reading's correction helps.
+READINGS = {
+    "paper_frob": (
+        "relative Frobenius drift per sequence, first token measured",
+        {"aggregation": "frobenius"},
+    ),
+    "paper_nosink": (
+        "the first position (the attention sink) neither perturbed nor measured",
+        {"first_token": "clean", "measure": "rest"},
+    ),
+    "paper_prunedir": ("the block's pruning direction rescaled to eta", {"perturbation": "prune_dir"}),
+}
+for _name, (_what, _defaults) in READINGS.items():
+    CORRECTIONS.add(
+        Entry(
+            _name,
+            f"absorbprune.allocation.corrections:by_{_name}",
+            f"the paper's correction, its coefficient read with {_what}",
+            hyper=_reading_hyper(**_defaults),
+            meta=CorrectionMeta(("readings",), PAPER_SHIFT),
+        )
+    )
+SHIFTED = ("absorption", "paper", *READINGS)  # the corrections a control can take the shift of
 OF = Hyper("paper", "the correction whose shift (and gamma list) it takes", kind="string", choices=SHIFTED)
 for _name, _what, _extra in (
     ("depth", "a linear tilt toward later blocks with the correction's L2 size", {}),

@@ -115,7 +115,7 @@ ZEROSHOT_TASKS.add(
         "Google word analogies as a cloze: 'a is to b as c is to' the answer among words of its category",
         hyper={
             "n_docs": Hyper(
-                100, "questions (spread over the 14 categories)", kind="integer", minimum=1, maximum=19_544
+                50, "questions (spread over the 14 categories)", kind="integer", minimum=1, maximum=19_544
             ),
             "n_choices": Hyper(
                 4, "choices per question (chance = 1/n_choices)", kind="integer", minimum=2, maximum=10

@@ -22,6 +22,7 @@ __all__ = [
     "drift_depth_figure",
     "grid_figure",
     "local_gains_figure",
+    "readings_figure",
     "transition_figure",
 ]
 
@@ -134,6 +135,49 @@ def absorption_figure(coefficients: pd.DataFrame, model: str, path: str) -> None
     ax.set_ylabel("A_k = ln(d_k / d_final)  (> 0 absorbs)")
     ax.set_title(f"{model}: absorption coefficients")
     ax.legend(title="sparsity", fontsize=8)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def readings_figure(readings: pd.DataFrame, model: str, path: str) -> None:
+    """The paper's r_l by depth under every reading (pooled over calibration seeds), one line each,
+    coloured by how it treats the first position; the default reading in black."""
+    part = readings[(readings["model"] == model) & (readings["seed"] == -1)]
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
+    colors = {
+        ("token", True): "tab:blue",
+        ("token", False): "tab:cyan",
+        ("frobenius", True): "tab:red",
+        ("frobenius", False): "tab:orange",
+    }
+    seen = set()
+    for _, one in part.groupby("reading", sort=True):
+        one = one.sort_values("block")
+        first = one.iloc[0]
+        with_first = first["first_token"] == "perturbed" and first["measure"] == "all"
+        key = (first["aggregation"], bool(with_first))
+        label = f"{key[0]}, first token {'in' if key[1] else 'out'}"
+        ax.plot(
+            one["block"],
+            one["r"],
+            color=colors[key],
+            lw=0.8,
+            alpha=0.55,
+            ls="-" if first["perturbation"] == "gaussian" else "--",
+            label=None if label in seen else label,
+        )
+        seen.add(label)
+    default = part[part["default"]].sort_values("block")
+    if len(default):
+        ax.plot(default["block"], default["r"], color="black", lw=2.2, label="default reading")
+    ax.axhline(1.0, color="black", lw=0.8, ls=":")
+    ax.set_yscale("log")
+    ax.set_xlabel("injection block l")
+    ax.set_ylabel("r_l = E[R_L / R_l]  (> 1 amplifies)")
+    n = part["reading"].nunique()
+    holds = part.drop_duplicates("reading")["paper_pattern"].sum()
+    ax.set_title(f"{model}: r_l under {n} readings (dashed: prune_dir); paper's pattern in {holds}")
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     _save(fig, path)
 

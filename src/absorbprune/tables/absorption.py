@@ -6,19 +6,32 @@ import pyarrow as pa
 
 from .common import nullable
 
-__all__ = ["ABSORPTION", "BLOCK_GAINS", "DRIFT", "FINDINGS", "GAINS", "PAPER_COEFFICIENTS", "TRANSITIONS"]
+__all__ = [
+    "ABSORPTION",
+    "BLOCK_GAINS",
+    "COEFFICIENT_READINGS",
+    "DRIFT",
+    "FINDINGS",
+    "GAINS",
+    "PAPER_COEFFICIENTS",
+    "READINGS",
+    "TRANSITIONS",
+]
 
 
 DRIFT = pa.schema(
     [
         ("model", pa.string()),
-        ("kind", pa.string()),  # gaussian | prune | prune_dir
+        ("kind", pa.string()),  # gaussian | prune | prune_dir (+ _nofirst: the first position left clean)
         ("inject_block", pa.int64()),  # k, 0-based
         ("magnitude", pa.float64()),  # eps (gaussian, prune_dir) or sparsity (prune)
         ("seed", pa.int64()),  # gaussian direction seed (0 for the deterministic kinds)
         ("depth", pa.int64()),  # j in k..L-1, or L = after the final norm
         ("rel_l2", pa.float64()),  # d_j = mean_t ||h~_jt - h_jt|| / ||h_jt||
         ("cos", pa.float64()),  # c_j = mean_t cos(h~_jt, h_jt)
+        nullable("rel_l2_rest"),  # d_j over positions t >= 1 (without the attention sink; NaN: T = 1)
+        ("frob", pa.float64()),  # mean_n ||H~_jn - H_jn||_F / ||H_jn||_F (sequence matrices (T, C))
+        nullable("frob_rest"),  # the same over positions t >= 1 (NaN: T = 1)
         ("calibration_seed", pa.int64()),  # the calibration set whose first n_sweep sequences ran
     ]
 )
@@ -34,6 +47,40 @@ PAPER_COEFFICIENTS = pa.schema(
         ("r_last_block_means", pa.float64()),  # E[R_L] / E[R_l] (expectation: means), last block
         ("r_final_norm_means", pa.float64()),  # E[R_L] / E[R_l], after the final norm
         ("n_samples", pa.int64()),  # direction seeds averaged (each a mean over the sweep tokens)
+    ]
+)
+
+# One calibration seed's r_l under every reading the sweep supports (absorption.readings).
+_READING = [
+    ("model", pa.string()),
+    ("seed", pa.int64()),  # calibration seed (-1: the mean over seeds, in COEFFICIENT_READINGS)
+    ("reading", pa.string()),  # perturbation/eta/first-<first_token>/measure/aggregation/end/expectation
+    ("perturbation", pa.string()),  # gaussian | prune_dir
+    ("eta", pa.float64()),  # the injection's relative magnitude
+    ("first_token", pa.string()),  # perturbed | clean (the first position left unperturbed)
+    ("measure", pa.string()),  # all | rest (drift measured without the first position)
+    ("aggregation", pa.string()),  # token (mean of per-token relative drift) | frobenius (per sequence)
+    ("end", pa.string()),  # depth L of R_L: last_block | final_norm
+    ("expectation", pa.string()),  # ratio (mean of per-direction ratios) | means (ratio of means)
+    ("block", pa.int64()),  # injection block l
+    ("r", pa.float64()),  # r_l = E[R_L / R_l]: > 1 amplifies, < 1 absorbs
+    ("n_samples", pa.int64()),  # direction seeds averaged (pooled: summed over calibration seeds)
+]
+READINGS = pa.schema(_READING)
+
+COEFFICIENT_READINGS = pa.schema(
+    [
+        *_READING,
+        ("shift", pa.float64()),  # the paper correction's shift per unit gamma under this reading
+        nullable("spearman_depth"),  # Spearman(r_l, l): < 0 is the paper's "early blocks amplify"
+        ("early_amplify", pa.bool_()),  # most of the first third of the blocks have r_l > 1
+        ("late_absorb", pa.bool_()),  # most of the other blocks have r_l < 1
+        ("paper_pattern", pa.bool_()),  # both: the paper's finding holds under this reading
+        ("amplifying_blocks", pa.string()),  # comma-separated l with r_l > 1
+        ("n_amplifying", pa.int64()),
+        nullable("shift_corr"),  # Pearson of this shift with the default reading's (NaN: a constant shift)
+        ("material", pa.bool_()),  # shift_corr < sweeps.material_corr: the correction would differ
+        ("default", pa.bool_()),  # the reading allocation.paper names
     ]
 )
 

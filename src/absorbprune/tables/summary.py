@@ -113,6 +113,12 @@ PAPER_CLAIMS = pa.schema(
         nullable("measured"),  # the number this run measured (NaN: not testable here)
         nullable("holds"),  # 1.0 holds, 0.0 does not, NaN not testable with this run
         ("detail", pa.string()),  # how it was measured, with the numbers
+        # every | some | none: the claim holds under every reading of the paper's coefficient, some,
+        # none (docs/methods.md 5.6); untested; n/a: the claim does not depend on the reading
+        ("robustness", pa.string()),
+        ("readings_tested", pa.int64()),  # readings (or reading corrections) the claim was tested under
+        ("readings_holding", pa.int64()),  # of which it holds under
+        ("readings_detail", pa.string()),  # the numbers per reading
     ]
 )
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ...registry.allocators import CORRECTIONS
+from ...registry.allocators import CORRECTIONS, READINGS
 from ...registry.base import load_ref
 from ...registry.models import FAMILIES
 from ...registry.pruners import PRUNERS
@@ -258,17 +258,23 @@ def correction_problems(config: Config) -> list[str]:
                 f"config key 'allocation.{name}.gamma': the list {gamma} must include 0, the base "
                 "allocation itself, so selection can keep it (docs/methods.md 5.4)"
             )
-    if "paper" in used:
-        eta = section["paper"]["eta"]
-        grid = eps_grid(sweeps["eps_min"], sweeps["eps_max"], sweeps["eps_points"])
-        if "gaussian" not in sweeps["magnitude_kinds"]:
+    grid = eps_grid(sweeps["eps_min"], sweeps["eps_max"], sweeps["eps_points"])
+    for name in sorted(used & {"paper", *READINGS}):  # the paper's correction under each reading
+        hp = {**CORRECTIONS[name].defaults(), **section.get(name, {})}
+        kind, eta = hp["perturbation"], hp["eta"]
+        if kind not in sweeps["magnitude_kinds"]:
             problems.append(
-                "config key 'sweeps.magnitude_kinds': the paper correction reads the gaussian sweep; "
-                "add gaussian"
+                f"config key 'sweeps.magnitude_kinds': the correction {name} reads the {kind} sweep; "
+                f"add {kind}"
+            )
+        if hp["first_token"] not in sweeps["first_token"]:
+            problems.append(
+                f"config key 'sweeps.first_token': the correction {name} reads injections with the first "
+                f"position {hp['first_token']}; add {hp['first_token']}"
             )
         if not any(abs(e - eta) <= 1e-9 * eta for e in grid):
             problems.append(
-                f"config key 'allocation.paper.eta': {eta:g} is not a gaussian magnitude of the sweep "
+                f"config key 'allocation.{name}.eta': {eta:g} is not a {kind} magnitude of the sweep "
                 f"(sweeps.eps_min/eps_max/eps_points give {[float(f'{e:.6g}') for e in grid]})"
             )
     return problems
