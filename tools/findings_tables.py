@@ -1,6 +1,7 @@
 """Markdown tables of a finished run, for docs/findings.md and the README: the dense models, the
-paper's coefficient per model, the headline with its intervals, and (given the run's log) the
-job-seconds per rule and model. Every number quoted in those documents comes from here:
+paper's coefficient per model, the headline with its intervals, the coefficient's readings and the
+claims under them, and (given the run's log) the job-seconds per rule and model. Every number
+quoted in those documents comes from here:
 
     .venv/bin/python tools/findings_tables.py results [--log run.log]
 """
@@ -54,6 +55,56 @@ def coefficients(summary: Path) -> str:
     return "\n".join(rows)
 
 
+def readings(summary: Path) -> str:
+    """Per model and reading dimension: under how many readings (pooled over seeds) the paper's
+    pattern holds, the Spearman range, and how many readings are material."""
+    path = summary / "coefficient_readings.parquet"
+    if not path.exists():
+        return "(no coefficient_readings.parquet)"
+    table = pd.read_parquet(path)
+    one = table[table["seed"] == -1].drop_duplicates(["model", "reading"])
+    rows = [
+        "| model | readings | paper's pattern holds | Spearman(r, depth) | material (shift corr < threshold) "
+        "| shift corr range |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model, part in one.groupby("model", sort=False):
+        rho, corr = part["spearman_depth"], part["shift_corr"]
+        rows.append(
+            f"| {model} | {len(part)} | {int(part['paper_pattern'].sum())} "
+            f"| {rho.min():+.2f} to {rho.max():+.2f} | {int(part['material'].sum())} "
+            f"| {corr.min():+.2f} to {corr.max():+.2f} |"
+        )
+    rows += ["", "| model | choice | value | readings | pattern holds | median Spearman | material |"]
+    rows.append("|---|---|---|---|---|---|---|")
+    for model, part in one.groupby("model", sort=False):
+        for dim in ("perturbation", "eta", "first_token", "measure", "aggregation", "end", "expectation"):
+            if part[dim].nunique() < 2:
+                continue
+            for value, sub in part.groupby(dim, sort=True):
+                rows.append(
+                    f"| {model} | {dim} | {value} | {len(sub)} | {int(sub['paper_pattern'].sum())} "
+                    f"| {sub['spearman_depth'].median():+.2f} | {int(sub['material'].sum())} |"
+                )
+    return "\n".join(rows)
+
+
+def robust_claims(summary: Path) -> str:
+    claims = pd.read_parquet(summary / "paper_claims.parquet")
+    if "robustness" not in claims:
+        return "(no robustness columns)"
+    part = claims[claims["robustness"] != "n/a"]
+    rows = ["| model | claim | holds (default reading) | robustness | readings holding / tested |"]
+    rows.append("|---|---|---|---|---|")
+    for _, r in part.iterrows():
+        holds = "n/a" if not math.isfinite(r["holds"]) else ("yes" if r["holds"] else "no")
+        rows.append(
+            f"| {r['model']} | {r['claim']} | {holds} | {r['robustness']} "
+            f"| {r['readings_holding']} / {r['readings_tested']} |"
+        )
+    return "\n".join(rows)
+
+
 def headline(summary: Path) -> str:
     head = pd.read_parquet(summary / "headline.parquet")
     rows = [
@@ -101,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         ("Dense models", dense(summary)),
         ("The paper's coefficient (eta 1e-2, L = last block, mean over seeds)", coefficients(summary)),
         ("Headline (** = significant by the run's rule)", headline(summary)),
+        ("The paper's coefficient under every reading (pooled over seeds)", readings(summary)),
+        ("Claims under the readings", robust_claims(summary)),
     ):
         print(f"### {title}\n\n{text}\n")
     if args.log:

@@ -312,12 +312,14 @@ def test_config_check_command_merges_files_like_snakemake(tmp_path, capsys):
 def test_an_export_entry_outside_the_grid_warns_and_exports_nothing(caplog):
     from absorbprune.plan.exports import export_targets
 
-    cfg = copy.deepcopy(DEFAULT)
-    cfg["grid"]["allocations"] = ["uniform"]  # the shipped entry names owl
+    entry = {"export": {"models": [{"allocation": "owl", "correction": "paper"}]}}
+    assert export_targets(resolve(DEFAULT)) == []  # the default exports nothing (budget)
+    cfg = copy.deepcopy({**DEFAULT, **entry})
+    cfg["grid"]["allocations"] = ["uniform"]  # the entry names owl
     with caplog.at_level("WARNING", logger="absorbprune.plan.exports"):
         resolved = resolve(cfg)
     assert export_targets(resolved) == [] and "owl/paper is not in this grid" in caplog.text
-    targets = export_targets(resolve(DEFAULT))
+    targets = export_targets(resolve(copy.deepcopy({**DEFAULT, **entry})))
     assert [t.path() for t in targets] == [
         f"selected/{m}/wanda/unstructured/owl/paper/s0.6/seed0" for m in ("smollm2", "gemma3-270m")
     ]

@@ -32,7 +32,6 @@ def test_dry_run_dag_shape_of_the_default_config(tmp_path):
         "ppl_tokens": 1,
         "valid_tokens": 1,
         "grid_figures": 1,
-        "export_model": 1,  # export.models: OWL + the paper's correction, as selected, at 0.6
     }
     expected = {rule: n * models for rule, n in per_model.items()}
     expected |= {
