@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 from scipy.stats import spearmanr
 
+from absorbprune.absorption.readings import DIMENSIONS
+
 LINE = re.compile(r"^\[\s*\d+/\d+\]\s+(\w+)\s+(\S*).*?\s([\d.]+) (s|min|h)$")
 UNIT = {"s": 1.0, "min": 60.0, "h": 3600.0}
 
@@ -78,7 +80,7 @@ def readings(summary: Path) -> str:
     rows += ["", "| model | choice | value | readings | pattern holds | median Spearman | material |"]
     rows.append("|---|---|---|---|---|---|---|")
     for model, part in one.groupby("model", sort=False):
-        for dim in ("perturbation", "eta", "first_token", "measure", "aggregation", "end", "expectation"):
+        for dim in DIMENSIONS:
             if part[dim].nunique() < 2:
                 continue
             for value, sub in part.groupby(dim, sort=True):
