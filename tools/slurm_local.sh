@@ -310,11 +310,19 @@ start_slurm() {
   fi
   if ctld_ok; then
     step "slurmctld already running"
-  else
+  elif slurmd_running; then
     slurmctld
     retry 60 "slurmctld" ctld_ok
     record_started slurmctld "$(pidfile_pid "$CTLD_PID")"
     step "started slurmctld (pid $(pidfile_pid "$CTLD_PID"))"
+  else
+    # No slurmd runs, so no job can be running on the one node: jobs that slurmctld's saved state
+    # still calls RUNNING were cut off by an unclean end (a killed session) and would hold the
+    # node's CPUs forever. -c starts from an empty job and node state.
+    slurmctld -c
+    retry 60 "slurmctld" ctld_ok
+    record_started slurmctld "$(pidfile_pid "$CTLD_PID")"
+    step "started slurmctld (pid $(pidfile_pid "$CTLD_PID")) with the saved job state cleared"
   fi
   if slurmd_running; then
     step "slurmd already running"
@@ -344,8 +352,12 @@ smoke_test() {
   local job
   job=$(sbatch --parsable -A "$ACCOUNT" -p "$PARTITION" -t 1 -J slurm_local_smoke -o /dev/null --wrap true)
   job=${job%%;*}
-  retry 60 "sacct to report smoke job $job COMPLETED" \
-    bash -c "sacct -n -X -P -j $job --format=State | grep -qx COMPLETED"
+  if ! (retry 60 "sacct to report smoke job $job COMPLETED" \
+    bash -c "sacct -n -X -P -j $job --format=State | grep -qx COMPLETED"); then
+    echo "the queue (job, state, reason, start):" >&2
+    timeout 10 squeue -h -o '%i %T %r %S' >&2 || true
+    die "smoke job $job did not complete"
+  fi
   step "smoke job $job COMPLETED according to sacct"
 }
 
