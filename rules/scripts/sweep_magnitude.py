@@ -16,8 +16,8 @@ engine = build_engine(
     adapter, tokens, key, sw["n_sweep"], sw["memory_budget_gb"], sw["max_tokens_per_forward"]
 )
 eps = eps_grid(sw["eps_min"], sw["eps_max"], sw["eps_points"])
-norms = load_block_norms(inp.norms)
-drift = run_sweeps(engine, norms, sw["magnitude_kinds"], eps, sw["seeds"], [sw["prune_dir_sparsity"]])
+kinds, sparsity = sw["magnitude_kinds"], [sw["prune_dir_sparsity"]]
+drift = run_sweeps(engine, load_block_norms(inp.norms), kinds, eps, sw["seeds"], sparsity, sw["first_token"])
 drift["calibration_seed"] = seed = int(snakemake.wildcards.seed)
 write_parquet(
     drift, snakemake.output[0], DRIFT, job.provenance(seeds={"gaussian": sw["seeds"], "calibration": seed})

@@ -123,13 +123,19 @@ def test_micro_run_writes_the_sweep_tables_and_figures(micro_run):
         assert read_parquet_provenance(res / "summary" / f"{name}.parquet")["stage"] == "summary"
     drift = pd.read_parquet(res / "summary" / "drift.parquet")
     # per model and calibration seed: gaussian 4 blocks x 5 eps x 2 direction seeds, prune_dir
-    # 4 x 5, prune 4 x 2 sparsities; each injection at k has depths k..4 (14 rows over 4 blocks)
+    # 4 x 5, each with the first token perturbed and clean (sweeps.first_token), prune 4 x 2
+    # sparsities; each injection at k has depths k..4 (14 rows over 4 blocks)
     per_model = drift.groupby(["model", "kind"]).size().unstack()
     assert per_model.loc["micro-llama"].to_dict() == {
         "gaussian": 2 * 5 * 2 * 14,
+        "gaussian_nofirst": 2 * 5 * 2 * 14,
         "prune": 2 * 2 * 14,
         "prune_dir": 2 * 5 * 14,
+        "prune_dir_nofirst": 2 * 5 * 14,
     }
+    readings = pd.read_parquet(res / "summary" / "coefficient_readings.parquet")
+    assert set(readings["first_token"]) == {"perturbed", "clean"}
+    assert set(readings["perturbation"]) == {"gaussian", "prune_dir"}
     assert sorted(drift["calibration_seed"].unique()) == [0, 1]
     paper = pd.read_parquet(res / "summary" / "paper_coefficients.parquet")
     assert len(paper) == 2 * 2 * 5 * 4 and (paper["r_last_block"] > 0).all()  # models x seeds x eta x blocks
