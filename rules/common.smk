@@ -35,6 +35,7 @@ from absorbprune.registry.allocators import CORRECTIONS
 from absorbprune.registry.models import built_here
 from absorbprune.registry.pruners import PRUNERS
 from absorbprune.registry.tasks import ZEROSHOT_TASKS, chance_level
+from absorbprune.tables.summary import summary_schemas
 from absorbprune.models.gguf import gguf_inputs
 
 RESULTS = "results"
@@ -145,23 +146,7 @@ PAPER_CLIP = float(PAPER_HP["clip"])
 # that validation chose for some group (rule zeroshot_cell, after the groups' checkpoints).
 ZEROSHOT_ON_SELECTED = ZEROSHOT["cells"] == "selected" and bool(ZEROSHOT["tasks"])
 BUILTIN_TASKS = [t for t in ZEROSHOT["tasks"] if t in ZEROSHOT_TASKS]
-SUMMARY_TABLES = [
-    "grid",
-    "headline",
-    "selection",
-    "paper_claims",
-    "zeroshot",
-    "findings",
-    "local_gains",
-    "absorption",
-    "paper_coefficients",
-    "coefficient_readings",
-    "allocations",
-    "drift",
-    "pruning",
-    "reference_check",
-    "noise_floor",
-]
+SUMMARY_TABLES = list(summary_schemas())  # results/summary/<table>.parquet, one schema each
 
 
 # Every wildcard matches exactly the values this config can produce (names from the registries and

@@ -17,6 +17,7 @@ __all__ = [
     "REFERENCE_CHECK",
     "SELECTION",
     "ZEROSHOT_SUMMARY",
+    "summary_schemas",
 ]
 
 
@@ -156,3 +157,30 @@ NOISE_FLOOR = pa.schema(
         ("max_mask_frac_differ", pa.float64()),  # the largest share of mask entries any run changed
     ]
 )
+
+
+def summary_schemas() -> dict[str, pa.Schema]:
+    """Every table under ``results/summary/``, by file stem, with the schema its writer declares
+    (the concatenating summary rules keep their per-job tables' schemas). ``rules/common.smk``
+    lists its targets from here; a committed study snapshot is checked against it."""
+    from .absorption import ABSORPTION, BLOCK_GAINS, COEFFICIENT_READINGS, DRIFT, FINDINGS, PAPER_COEFFICIENTS
+    from .allocation import ALLOCATION
+    from .cells import PRUNED_LINEARS
+
+    return {
+        "grid": GRID,
+        "headline": HEADLINE,
+        "selection": SELECTION,
+        "paper_claims": PAPER_CLAIMS,
+        "zeroshot": ZEROSHOT_SUMMARY,
+        "findings": FINDINGS,
+        "local_gains": BLOCK_GAINS,
+        "absorption": ABSORPTION,
+        "paper_coefficients": PAPER_COEFFICIENTS,
+        "coefficient_readings": COEFFICIENT_READINGS,
+        "allocations": ALLOCATION,
+        "drift": DRIFT,
+        "pruning": PRUNED_LINEARS,
+        "reference_check": REFERENCE_CHECK,
+        "noise_floor": NOISE_FLOOR,
+    }
