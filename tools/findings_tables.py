@@ -57,9 +57,9 @@ def coefficients(summary: Path) -> str:
     return "\n".join(rows)
 
 
-def readings(summary: Path) -> str:
-    """Per model and reading dimension: under how many readings (pooled over seeds) the paper's
-    pattern holds, the Spearman range, and how many readings are material."""
+def readings(summary: Path, by_choice: bool = True) -> str:
+    """Per model (and, with ``by_choice``, per reading dimension): under how many readings (pooled
+    over seeds) the paper's pattern holds, the Spearman range, and how many readings are material."""
     path = summary / "coefficient_readings.parquet"
     if not path.exists():
         return "(no coefficient_readings.parquet)"
@@ -77,6 +77,8 @@ def readings(summary: Path) -> str:
             f"| {rho.min():+.2f} to {rho.max():+.2f} | {int(part['material'].sum())} "
             f"| {corr.min():+.2f} to {corr.max():+.2f} |"
         )
+    if not by_choice:
+        return "\n".join(rows)
     rows += ["", "| model | choice | value | readings | pattern holds | median Spearman | material |"]
     rows.append("|---|---|---|---|---|---|---|")
     for model, part in one.groupby("model", sort=False):
@@ -96,7 +98,7 @@ def robust_claims(summary: Path) -> str:
     if "robustness" not in claims:
         return "(no robustness columns)"
     part = claims[claims["robustness"] != "n/a"]
-    rows = ["| model | claim | holds (default reading) | robustness | readings holding / tested |"]
+    rows = ["| model | claim | holds (the run's own test) | under the readings | readings holding / tested |"]
     rows.append("|---|---|---|---|---|")
     for _, r in part.iterrows():
         holds = "n/a" if not math.isfinite(r["holds"]) else ("yes" if r["holds"] else "no")
@@ -128,6 +130,28 @@ def headline(summary: Path) -> str:
     return "\n".join(rows)
 
 
+def versus_controls(summary: Path) -> str:
+    """Per model, sparsity and base: each correction against its tuned base, and against each of its
+    controls (the mean paired difference over seeds in % of the base's perplexity, its bootstrap
+    interval), with the run's one-line verdict."""
+    head = pd.read_parquet(summary / "headline.parquet")
+    head = head[head["kind"] == "correction"]
+    rows = [
+        "| model | S | base | correction | chosen | ppl change % [95% bootstrap] | t interval "
+        "| minus each control, points [95% bootstrap] |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in head.iterrows():
+        star = "**" if r["significant"] else ""
+        t = f"[{r['ppl_change_pct_t_low']:+.1f}, {r['ppl_change_pct_t_high']:+.1f}]"
+        ppl = _ci(r["ppl_change_pct"], r["ppl_change_pct_ci_low"], r["ppl_change_pct_ci_high"])
+        rows.append(
+            f"| {r['model']} | {r['sparsity']:g} | {r['allocation']} | {r['correction']} "
+            f"| {r['selected_hp']} | {star}{ppl}{star} | {t} | {r['vs_controls'] or 'no controls'} |"
+        )
+    return "\n".join(rows)
+
+
 def times(log: str) -> str:
     per: dict[tuple[str, str], list[float]] = defaultdict(list)
     for line in log.splitlines():
@@ -154,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         ("Dense models", dense(summary)),
         ("The paper's coefficient (eta 1e-2, L = last block, mean over seeds)", coefficients(summary)),
         ("Headline (** = significant by the run's rule)", headline(summary)),
+        ("Each correction against its base and its controls", versus_controls(summary)),
         ("The paper's coefficient under every reading (pooled over seeds)", readings(summary)),
         ("Claims under the readings", robust_claims(summary)),
     ):
