@@ -36,7 +36,7 @@ from tqdm import tqdm
 from ..core.io import read_tensors
 from ..models.adapter import Adapter
 from ..pruning.masks import pruned_copy, wanda_mask
-from .kinds import FIRST_TOKEN, KINDS, NOFIRST
+from .kinds import FIRST_TOKEN, KINDS, kind_of
 
 __all__ = [
     "CleanTrajectory",
@@ -287,7 +287,7 @@ class SweepEngine:
         """The ``gaussian`` kind at block k: every (seed, eps) pair batched together; ``first``
         False: the first position stays clean (kind ``gaussian_nofirst``, the same directions)."""
         clean = self.traj.state(k)
-        kind = "gaussian" if first else "gaussian" + NOFIRST
+        kind = kind_of("gaussian", "perturbed" if first else "clean")
         labels = [(kind, e, s) for s in seeds for e in eps]
         # one direction per seed, drawn on the CPU (the same numbers on any device) and turned into
         # its per-token step once; every magnitude of that seed reuses it
@@ -320,7 +320,7 @@ class SweepEngine:
         rows: list[dict[str, object]] = []
         for keep in first:
             st = _first(step, keep)
-            labels = [("prune_dir" + ("" if keep else NOFIRST), e, 0) for e in eps]
+            labels = [(kind_of("prune_dir", "perturbed" if keep else "clean"), e, 0) for e in eps]
             rows += self.propagate(
                 k,
                 lambda part, st=st, labels=labels: perturbed(clean, st, [x[1] for x in labels[part]]),
