@@ -93,6 +93,25 @@ def readings(summary: Path, by_choice: bool = True) -> str:
     return "\n".join(rows)
 
 
+def amplifying_readings(summary: Path, most: int = 12) -> str:
+    """Per model: the readings (pooled over seeds) under which the early blocks amplify, and those
+    under which the paper's whole pattern holds (early amplify, the rest absorb), by name."""
+    table = pd.read_parquet(summary / "coefficient_readings.parquet")
+    one = table[table["seed"] == -1].drop_duplicates(["model", "reading"])
+    rows = ["| model | early blocks amplify | the paper's pattern | the readings with the paper's pattern |"]
+    rows.append("|---|---|---|---|")
+    for model, part in one.groupby("model", sort=False):
+        names = sorted(part.loc[part["paper_pattern"], "reading"])
+        shown = ", ".join(f"`{n}`" for n in names[:most]) + (
+            f" and {len(names) - most} more" if len(names) > most else ""
+        )
+        rows.append(
+            f"| {model} | {int(part['early_amplify'].sum())} of {len(part)} "
+            f"| {len(names)} of {len(part)} | {shown or 'none'} |"
+        )
+    return "\n".join(rows)
+
+
 def robust_claims(summary: Path) -> str:
     claims = pd.read_parquet(summary / "paper_claims.parquet")
     if "robustness" not in claims:
