@@ -64,18 +64,20 @@ def readings(summary: Path, by_choice: bool = True) -> str:
     if not path.exists():
         return "(no coefficient_readings.parquet)"
     table = pd.read_parquet(path)
-    one = table[table["seed"] == -1].drop_duplicates(["model", "reading"])
+    pooled = table[table["seed"] == -1]
+    zero = pooled.assign(z=pooled["shift"].abs() < 1e-12).groupby(["model", "reading"])["z"].all()
+    one = pooled.drop_duplicates(["model", "reading"])
     rows = [
         "| model | readings | paper's pattern holds | Spearman(r, depth) | material (shift corr < threshold) "
-        "| shift corr range |",
-        "|---|---|---|---|---|---|",
+        "| shift corr range | zero shift (every r clipped alike) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for model, part in one.groupby("model", sort=False):
         rho, corr = part["spearman_depth"], part["shift_corr"]
         rows.append(
             f"| {model} | {len(part)} | {int(part['paper_pattern'].sum())} "
             f"| {rho.min():+.2f} to {rho.max():+.2f} | {int(part['material'].sum())} "
-            f"| {corr.min():+.2f} to {corr.max():+.2f} |"
+            f"| {corr.min():+.2f} to {corr.max():+.2f} | {int(zero[model].sum())} |"
         )
     if not by_choice:
         return "\n".join(rows)
