@@ -179,7 +179,7 @@ def check_rerun(out: Path, rerun: Path) -> list[str]:
             ("valid_ppl", valid.loc[0, "ppl"], row["valid_ppl"]),
         ]
         for what, got, want in pairs:
-            lines.append(f"| {label} | {what} | {want!r} | {got!r} | {got == want} |")
+            lines.append(f"| {label} | {what} | {float(want)!r} | {float(got)!r} | {got == want} |")
         mine = pd.read_parquet(cell / "zeroshot.parquet")
         theirs = zeroshot.merge(mine[keys].drop_duplicates(), on=keys)[mine.columns].reset_index(drop=True)
         same = _arrow(mine).equals(_arrow(theirs))
