@@ -57,14 +57,19 @@ def coefficients(summary: Path) -> str:
     return "\n".join(rows)
 
 
+def _pooled_readings(summary: Path) -> pd.DataFrame:
+    """The coefficient's readings pooled over calibration seeds (seed -1), a row per block."""
+    table = pd.read_parquet(summary / "coefficient_readings.parquet")
+    return table[table["seed"] == -1]
+
+
 def readings(summary: Path, by_choice: bool = True) -> str:
     """Per model (and, with ``by_choice``, per reading dimension): under how many readings (pooled
     over seeds) the paper's pattern holds, the Spearman range, and how many readings are material."""
     path = summary / "coefficient_readings.parquet"
     if not path.exists():
         return "(no coefficient_readings.parquet)"
-    table = pd.read_parquet(path)
-    pooled = table[table["seed"] == -1]
+    pooled = _pooled_readings(summary)
     zero = pooled.assign(z=pooled["shift"].abs() < 1e-12).groupby(["model", "reading"])["z"].all()
     one = pooled.drop_duplicates(["model", "reading"])
     rows = [
@@ -98,8 +103,7 @@ def readings(summary: Path, by_choice: bool = True) -> str:
 def amplifying_readings(summary: Path, most: int = 12) -> str:
     """Per model: the readings (pooled over seeds) under which the early blocks amplify, and those
     under which the paper's whole pattern holds (early amplify, the rest absorb), by name."""
-    table = pd.read_parquet(summary / "coefficient_readings.parquet")
-    one = table[table["seed"] == -1].drop_duplicates(["model", "reading"])
+    one = _pooled_readings(summary).drop_duplicates(["model", "reading"])
     rows = ["| model | early blocks amplify | the paper's pattern | the readings with the paper's pattern |"]
     rows.append("|---|---|---|---|")
     for model, part in one.groupby("model", sort=False):

@@ -122,7 +122,7 @@ def test_the_tool_snapshots_a_finished_run(micro_run, tmp_path):
     assert block.startswith(snapshot_study.BEGIN.format(name="micro")) and "Dense models" in block
 
     # a rerun's cell against the snapshot: its own outputs agree, a changed perplexity does not
-    cell = next((micro_run / "results" / "eval").glob("*/*/*/*/*/s*/seed*/ppl.parquet")).parent
+    cell = next((micro_run / "results" / "eval").glob(f"{snapshot_study.CELL_GLOB}/ppl.parquet")).parent
     rerun = tmp_path / "rerun"
     copy = rerun / "eval" / cell.relative_to(micro_run / "results" / "eval")
     shutil.copytree(cell, copy)
